@@ -1,0 +1,30 @@
+//! What every Switchboard server shares, written once.
+//!
+//! Each server (the message server, the HTTP application server, the balancer) needs the same
+//! handful of things around its protocol code, and gets them here:
+//!
+//! - [`bind_tcp`] and [`bind_udp`] open listening sockets with a real accept backlog and turn the
+//!   operating system's error into a [`BindError`] a person can act on ("address already in
+//!   use").
+//! - [`resolve`] turns `HOST:PORT` into socket addresses, with a [`ResolveError`] that names the
+//!   host.
+//! - [`ConnectionLimit`] caps how many connections are open at once; a [`ConnectionPermit`] is
+//!   held for a connection's lifetime and gives its slot back when dropped, from a task or from
+//!   an OS thread alike.
+//! - [`Shutdown`] is the one shutdown signal a server watches: triggered by SIGINT/SIGTERM
+//!   ([`Shutdown::on_signals`]) or by a test. It is a cancellation token, so async code awaits
+//!   it and blocking code polls it.
+//! - [`is_transient_accept_error`] tells an accept loop which errors to shrug off.
+#![forbid(unsafe_code)]
+
+mod limit;
+mod listen;
+mod shutdown;
+
+pub use limit::{ConnectionLimit, ConnectionPermit};
+pub use listen::{
+    bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
+    DEFAULT_BACKLOG,
+};
+pub use shutdown::Shutdown;
+pub use tokio_util::task::TaskTracker;

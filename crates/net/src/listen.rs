@@ -1,0 +1,163 @@
+//! Opening listening sockets, and saying clearly why one could not be opened.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The accept backlog every listener asks for. The kernel caps it at `net.core.somaxconn`.
+/// A deep backlog matters for the sequential model, whose waiting clients sit there.
+pub const DEFAULT_BACKLOG: i32 = 4096;
+
+/// A listening socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {}", describe(.source))]
+pub struct BindError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// The operating system's error.
+    #[source]
+    pub source: io::Error,
+}
+
+/// A `HOST:PORT` could not be turned into an address.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Not of the form `HOST:PORT`.
+    #[error("'{0}' is not HOST:PORT (for example 127.0.0.1:7007 or localhost:7007)")]
+    Malformed(String),
+    /// The host name did not resolve.
+    #[error("cannot resolve host '{host}': {reason}")]
+    Unresolved {
+        /// The host part.
+        host: String,
+        /// What the resolver said.
+        reason: String,
+    },
+}
+
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            "address already in use (is another server running there?)".into()
+        }
+        io::ErrorKind::AddrNotAvailable => "address not available on this machine".into(),
+        io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need privileges)".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Binds a TCP listener on `addr` with `SO_REUSEADDR` (so a restarted server can take its port
+/// back while old connections sit in TIME_WAIT) and the given backlog. The socket is blocking;
+/// async callers set it non-blocking before handing it to tokio.
+pub fn bind_tcp(addr: SocketAddr, backlog: i32) -> Result<TcpListener, BindError> {
+    let wrap = |source| BindError { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(wrap)?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true).map_err(wrap)?;
+    if addr.is_ipv6() {
+        // `[::]` means IPv6 only; ask for `0.0.0.0` separately. Same on every OS.
+        socket.set_only_v6(true).map_err(wrap)?;
+    }
+    socket.bind(&addr.into()).map_err(wrap)?;
+    socket.listen(backlog).map_err(wrap)?;
+    Ok(socket.into())
+}
+
+/// Binds a UDP socket on `addr`.
+pub fn bind_udp(addr: SocketAddr) -> Result<UdpSocket, BindError> {
+    let wrap = |source| BindError { addr, source };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(wrap)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(wrap)?;
+    }
+    socket.bind(&addr.into()).map_err(wrap)?;
+    Ok(socket.into())
+}
+
+/// Resolves `HOST:PORT` (a name, an IPv4 address, or a bracketed IPv6 address) to its
+/// addresses, in the resolver's order.
+pub async fn resolve(host_port: &str) -> Result<Vec<SocketAddr>, ResolveError> {
+    if let Ok(addr) = host_port.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let Some((host, port)) = host_port.rsplit_once(':') else {
+        return Err(ResolveError::Malformed(host_port.into()));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(ResolveError::Malformed(host_port.into()));
+    }
+    let unresolved = |reason: String| ResolveError::Unresolved {
+        host: host.trim_matches(['[', ']']).into(),
+        reason,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port)
+        .await
+        .map_err(|e| unresolved(e.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(unresolved("no addresses found".into()));
+    }
+    Ok(addrs)
+}
+
+/// Whether an `accept()` error concerns only the one connection being accepted (it was reset
+/// before we took it, say), so the loop should carry on at once. Other errors (out of file
+/// descriptors, out of memory) call for a short pause before trying again.
+pub fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_in_use_says_so() {
+        let first = bind_tcp("127.0.0.1:0".parse().unwrap(), 16).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = bind_tcp(addr, 16).unwrap_err();
+        assert_eq!(err.source.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            err.to_string(),
+            format!("cannot listen on {addr}: address already in use (is another server running there?)")
+        );
+    }
+
+    #[tokio::test]
+    async fn resolve_checks_its_input() {
+        assert_eq!(
+            resolve("127.0.0.1:80").await.unwrap(),
+            vec!["127.0.0.1:80".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve("[::1]:80").await.unwrap(),
+            vec!["[::1]:80".parse().unwrap()]
+        );
+        assert!(matches!(
+            resolve("localhost").await,
+            Err(ResolveError::Malformed(_))
+        ));
+        assert!(matches!(
+            resolve("localhost:http").await,
+            Err(ResolveError::Malformed(_))
+        ));
+        let err = resolve("no-such-host.invalid:7").await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot resolve host 'no-such-host.invalid'"),
+            "{err}"
+        );
+    }
+}

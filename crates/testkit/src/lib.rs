@@ -1,0 +1,93 @@
+//! Test helpers shared by Switchboard's crates.
+//!
+//! - [`Running`]: a server started in-process on `127.0.0.1:0`, with its address and the
+//!   [`Shutdown`] that stops it; [`Running::stop`] stops it and waits, within a bound.
+//! - [`Cli`]: the `switchboard` binary run as a child process with arguments and standard input,
+//!   within a time limit; [`Cli::spawn_server`] starts a long-running command and waits for the
+//!   address it reports.
+//! - [`payload`]: reproducible random bytes.
+//! - [`wait_until_accepting`]: polls a TCP address until it accepts.
+//!
+//! Every helper is bounded in time: a test that goes wrong fails with a message, never hangs.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use cli::{ChildServer, Cli, Output};
+pub use switchboard_net::Shutdown;
+use tokio::task::JoinHandle;
+
+/// How long a helper waits for anything before it fails the test.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A server running in-process as a tokio task.
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Triggering this stops the server.
+    pub shutdown: Shutdown,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl Running {
+    /// Spawns `serve` (a server's run future, already bound to `addr`) on the current runtime.
+    pub fn spawn<F>(addr: SocketAddr, shutdown: Shutdown, serve: F) -> Self
+    where
+        F: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        Running {
+            addr,
+            shutdown,
+            task: tokio::spawn(serve),
+        }
+    }
+
+    /// Triggers shutdown and waits for the server to finish.
+    pub async fn stop(self) -> io::Result<()> {
+        self.shutdown.trigger();
+        self.finished(PATIENCE).await
+    }
+
+    /// Waits up to `within` for the server to finish on its own (shutdown already triggered).
+    pub async fn finished(self, within: Duration) -> io::Result<()> {
+        match tokio::time::timeout(within, self.task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => panic!("server task failed: {join}"),
+            Err(_) => panic!("server did not stop within {within:?}"),
+        }
+    }
+
+    /// Whether the server task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// `len` random bytes, the same for the same `seed`.
+pub fn payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut bytes = vec![0u8; len];
+    rng.fill(&mut bytes);
+    bytes
+}
+
+/// Waits until `addr` accepts TCP connections, for at most [`PATIENCE`].
+pub async fn wait_until_accepting(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} did not accept connections within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

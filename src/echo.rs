@@ -1,0 +1,110 @@
+//! `switchboard echo serve` and `switchboard echo send`: flags validated into the echo crate's
+//! configuration, then run.
+
+use std::sync::Arc;
+
+use switchboard_echo::client::{tcp_exchange, udp_exchange, ClientError};
+use switchboard_echo::{EchoConfig, EchoServer, Model};
+use switchboard_net::{resolve, ResolveError, Shutdown};
+
+use crate::args::{ModelArg, SendArgs, ServeArgs};
+use crate::failure::Failure;
+
+/// Runs the message server until SIGINT or SIGTERM.
+pub fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let model = match args.model {
+        ModelArg::Async => Model::Async,
+        ModelArg::Threaded => Model::Threaded,
+        ModelArg::Sequential => Model::Sequential,
+    };
+    let config = EchoConfig {
+        model,
+        udp: !args.no_udp,
+        prefix: args.prefix.map(|p| Arc::from(p.into_bytes())),
+        max_connections: args.max_connections as usize,
+        max_line: args.max_line,
+        idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
+        grace: args.grace,
+    };
+    let runtime = runtime(model)?;
+    runtime.block_on(async {
+        let addr = listen_addr(&args.listen).await?;
+        let server = EchoServer::bind(addr, config).map_err(Failure::runtime)?;
+        let shutdown = Shutdown::new();
+        shutdown.on_signals();
+        server
+            .run(shutdown)
+            .await
+            .map_err(|e| Failure::runtime(format!("message server failed: {e}")))
+    })
+}
+
+/// The async model gets tokio's multi-threaded scheduler, one worker per core the process may
+/// use. The blocking models run their clients on their own threads and need the runtime only
+/// for signals and UDP, so one thread does.
+fn runtime(model: Model) -> Result<tokio::runtime::Runtime, Failure> {
+    let mut builder = match model {
+        Model::Async => tokio::runtime::Builder::new_multi_thread(),
+        Model::Threaded | Model::Sequential => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))
+}
+
+/// Resolves `--listen`: a malformed value is a usage error, a name that does not resolve is a
+/// runtime failure.
+async fn listen_addr(listen: &str) -> Result<std::net::SocketAddr, Failure> {
+    match resolve(listen).await {
+        Ok(addrs) => Ok(addrs[0]),
+        Err(e @ ResolveError::Malformed(_)) => Err(Failure::usage(format!("--listen: {e}"))),
+        Err(e) => Err(Failure::runtime(e)),
+    }
+}
+
+/// Sends a message (or standard input) and prints the replies.
+pub fn send(args: SendArgs) -> Result<(), Failure> {
+    if args.timeout.is_zero() {
+        return Err(Failure::usage("--timeout must be more than zero"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let stdout = tokio::io::stdout();
+        let result = if args.message.is_empty() {
+            let stdin = tokio::io::stdin();
+            if args.udp {
+                udp_exchange(
+                    &args.server,
+                    tokio::io::BufReader::new(stdin),
+                    stdout,
+                    args.timeout,
+                )
+                .await
+            } else {
+                tcp_exchange(&args.server, stdin, stdout, args.timeout).await
+            }
+        } else {
+            let mut message = args.message.join(" ").into_bytes();
+            if args.udp {
+                udp_exchange(&args.server, &message[..], stdout, args.timeout).await
+            } else {
+                if !args.no_newline {
+                    message.push(b'\n');
+                }
+                tcp_exchange(&args.server, &message[..], stdout, args.timeout).await
+            }
+        };
+        result.map(drop).map_err(client_failure)
+    })
+}
+
+fn client_failure(e: ClientError) -> Failure {
+    match e {
+        ClientError::Resolve(ResolveError::Malformed(_)) => Failure::usage(e),
+        e => Failure::runtime(e),
+    }
+}

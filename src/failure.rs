@@ -1,0 +1,37 @@
+//! How a command fails: one line on standard error, and an exit status that says what kind of
+//! failure it was.
+
+use std::fmt::Display;
+use std::process::ExitCode;
+
+/// A command's failure.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// The command line asked for something impossible: exit status 2, like clap's own errors.
+    pub fn usage(message: impl Display) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+
+    /// The command was fine but the world was not (a refused connection, a port in use):
+    /// exit status 1.
+    pub fn runtime(message: impl Display) -> Self {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+
+    /// Prints the message and returns the exit status.
+    pub fn report(self) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
