@@ -83,6 +83,24 @@ impl Cli {
         }
     }
 
+    /// Starts a long-running command that announces nothing (a quiet server); the caller knows
+    /// its address.
+    pub async fn spawn_quiet(&self, args: &[&str]) -> ChildServer {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", self.bin));
+        let stderr = BufReader::new(child.stderr.take().expect("piped"));
+        ChildServer {
+            child,
+            addr: "0.0.0.0:0".parse().expect("valid"),
+            stderr,
+        }
+    }
+
     /// Starts a long-running command (a server) and waits until a line of its standard error
     /// contains `ready`; returns it with the first `IP:PORT` found on that line.
     pub async fn spawn_server(&self, args: &[&str], ready: &str) -> ChildServer {
