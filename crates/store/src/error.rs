@@ -47,23 +47,48 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
             StoreError::Unavailable(one_line(&error.to_string()))
         }
-        E::Database(db) if db.code().as_deref().is_some_and(code_means_unavailable) => {
+        E::Database(db) if means_unavailable(db.as_ref()) => {
             StoreError::Unavailable(one_line(db.message()))
         }
         _ => StoreError::Database(one_line(&error.to_string())),
     }
 }
 
-/// Whether a database error code says "cannot serve you now" rather than "this request is wrong".
-///
+/// Like [`from_sqlx`], for inserting a user: a unique violation can only be the
+/// case-insensitive username key, so it becomes [`StoreError::UsernameTaken`].
+pub(crate) fn from_sqlx_creating_user(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::UsernameTaken,
+        _ => from_sqlx(error),
+    }
+}
+
+/// Whether a database error says "cannot serve you now" rather than "this request is wrong".
+fn means_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else {
+        return false;
+    };
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        sqlite_code_means_unavailable(&code)
+    } else {
+        postgres_code_means_unavailable(&code)
+    }
+}
+
+/// SQLite result codes, as sqlx reports them (the extended code, whose low byte is the primary
+/// one): 5 BUSY and 6 LOCKED (past the busy timeout), 14 CANTOPEN.
+fn sqlite_code_means_unavailable(code: &str) -> bool {
+    code.parse::<u32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 14))
+}
+
 /// PostgreSQL SQLSTATEs: class 08 (connection exception), class 28 (authentication failed),
 /// 3D000 (no such database), 53300 (too many connections), 57P01..57P03 (shutting down,
-/// crashed, starting up). SQLite result codes (sqlx reports the extended code, whose low byte
-/// is the primary one): 5 BUSY, 6 LOCKED, 14 CANTOPEN.
-fn code_means_unavailable(code: &str) -> bool {
-    if let Ok(sqlite) = code.parse::<u32>() {
-        return matches!(sqlite & 0xff, 5 | 6 | 14);
-    }
+/// crashed, starting up).
+fn postgres_code_means_unavailable(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("28")
         || matches!(code, "3D000" | "53300" | "57P01" | "57P02" | "57P03")
@@ -75,13 +100,13 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert!(code_means_unavailable("5"));
-        assert!(code_means_unavailable("517")); // SQLITE_BUSY_SNAPSHOT
-        assert!(!code_means_unavailable("2067")); // SQLITE_CONSTRAINT_UNIQUE
-        assert!(code_means_unavailable("08006"));
-        assert!(code_means_unavailable("57P01"));
-        assert!(!code_means_unavailable("23505")); // unique_violation
-        assert!(!code_means_unavailable("42P01")); // undefined_table
+        assert!(sqlite_code_means_unavailable("5"));
+        assert!(sqlite_code_means_unavailable("517")); // SQLITE_BUSY_SNAPSHOT
+        assert!(!sqlite_code_means_unavailable("2067")); // SQLITE_CONSTRAINT_UNIQUE
+        assert!(postgres_code_means_unavailable("08006"));
+        assert!(postgres_code_means_unavailable("57P01"));
+        assert!(!postgres_code_means_unavailable("23505")); // unique_violation
+        assert!(!postgres_code_means_unavailable("42P01")); // undefined_table
     }
 
     #[test]

@@ -153,7 +153,11 @@ mod tests {
             assert_eq!(role.to_string(), role.as_str());
         }
         assert!("Admin".parse::<Role>().is_err());
-        assert!("root".parse::<Role>().unwrap_err().to_string().contains("root"));
+        assert!("root"
+            .parse::<Role>()
+            .unwrap_err()
+            .to_string()
+            .contains("root"));
     }
 
     #[test]

@@ -158,7 +158,11 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
             assert!((1..=12).contains(&m) && (1..=31).contains(&d));
-            assert!((y, m, d) > previous, "{days}: {:?} after {previous:?}", (y, m, d));
+            assert!(
+                (y, m, d) > previous,
+                "{days}: {:?} after {previous:?}",
+                (y, m, d)
+            );
             previous = (y, m, d);
         }
     }
@@ -166,12 +170,26 @@ mod tests {
     #[test]
     fn arithmetic_saturates() {
         let t = Timestamp::from_millis(1_000);
-        assert_eq!(t.saturating_add(Duration::from_millis(500)).as_millis(), 1_500);
+        assert_eq!(
+            t.saturating_add(Duration::from_millis(500)).as_millis(),
+            1_500
+        );
         assert_eq!(t.saturating_sub(Duration::from_secs(2)).as_millis(), -1_000);
         assert_eq!(t.saturating_add(Duration::MAX).as_millis(), i64::MAX);
-        assert_eq!(Timestamp::from_millis(i64::MIN + 1).saturating_sub(Duration::MAX).as_millis(), i64::MIN);
-        assert_eq!(Timestamp::from_system_time(UNIX_EPOCH + Duration::from_millis(42)).as_millis(), 42);
-        assert_eq!(Timestamp::from_system_time(UNIX_EPOCH - Duration::from_millis(42)).as_millis(), -42);
+        assert_eq!(
+            Timestamp::from_millis(i64::MIN + 1)
+                .saturating_sub(Duration::MAX)
+                .as_millis(),
+            i64::MIN
+        );
+        assert_eq!(
+            Timestamp::from_system_time(UNIX_EPOCH + Duration::from_millis(42)).as_millis(),
+            42
+        );
+        assert_eq!(
+            Timestamp::from_system_time(UNIX_EPOCH - Duration::from_millis(42)).as_millis(),
+            -42
+        );
         assert_eq!(t.to_string(), "1970-01-01T00:00:01.000Z");
     }
 }
