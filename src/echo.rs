@@ -40,12 +40,14 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
 }
 
 /// The async model gets tokio's multi-threaded scheduler, one worker per core the process may
-/// use. The blocking models run their clients on their own threads and need the runtime only
-/// for signals and UDP, so one thread does.
+/// use; with one core, the single-threaded scheduler does the same work without handing tasks
+/// between threads. The blocking models run their clients on their own threads and need the
+/// runtime only for signals and UDP, so one thread does.
 fn runtime(model: Model) -> Result<tokio::runtime::Runtime, Failure> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut builder = match model {
-        Model::Async => tokio::runtime::Builder::new_multi_thread(),
-        Model::Threaded | Model::Sequential => tokio::runtime::Builder::new_current_thread(),
+        Model::Async if cores > 1 => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
     };
     builder
         .enable_all()

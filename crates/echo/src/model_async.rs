@@ -111,7 +111,10 @@ async fn drive(
     // re-arming a timer on every read.
     let mut last_input = Instant::now();
     let idle_timer = sleep(idle.unwrap_or(Duration::from_secs(86_400 * 365)));
-    tokio::pin!(idle_timer);
+    // Made once: each new `cancelled()` future registers (and on drop unregisters) a waiter
+    // under a lock, which per read would cost more than the read itself.
+    let forced = force.wait();
+    tokio::pin!(idle_timer, forced);
 
     loop {
         // A message without its newline waits in the session. If the client has nothing more
@@ -141,7 +144,7 @@ async fn drive(
                     idle_timer.as_mut().reset(deadline);
                     continue;
                 }
-                _ = force.wait() => return Ok(Ending::Shutdown),
+                _ = &mut forced => return Ok(Ending::Shutdown),
             },
         };
         let n = match read {
