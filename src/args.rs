@@ -1,6 +1,7 @@
 //! The command line as clap sees it: the raw layer. Values are checked for form here; what they
 //! mean together is checked where each command builds its library's configuration.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args as ClapArgs, Parser, Subcommand, ValueEnum};
@@ -28,6 +29,146 @@ pub struct Args {
 pub enum Command {
     /// The message server and client: TCP and UDP echo on raw sockets.
     Echo(EchoArgs),
+    /// Run the HTTP application server: pages, stateless and stateful APIs, users, sessions.
+    #[command(after_help = APP_SERVE_EXAMPLES)]
+    Serve(Box<AppServeArgs>),
+    /// Manage the application's users.
+    Users(UsersArgs),
+}
+
+const APP_SERVE_EXAMPLES: &str =
+    "Every flag may also come from the environment (SWITCHBOARD_LISTEN, ...) or a TOML file
+(--config, keys as the flags without dashes: listen = \"0.0.0.0:8080\"); flags win over the
+environment, the environment over the file.
+
+Examples:
+  switchboard serve
+  switchboard serve --database postgres://postgres@127.0.0.1:5432/app --name server-1
+  switchboard serve --tls-self-signed --listen 127.0.0.1:8443
+  switchboard serve --site ./public --config switchboard.toml";
+
+/// Flags of `switchboard serve`. Every value is optional here: the layers (flags, environment,
+/// file) are merged and defaulted in `serve.rs`.
+#[derive(Debug, Default, ClapArgs)]
+pub struct AppServeArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: an SQLite file in --data].
+    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Data directory for the embedded database [default: ./switchboard-data].
+    #[arg(long, env = "SWITCHBOARD_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+
+    /// Serve this directory's files instead of the built-in pages.
+    #[arg(long, env = "SWITCHBOARD_SITE", value_name = "DIR")]
+    pub site: Option<PathBuf>,
+
+    /// This server's name, sent as X-Served-By [default: HOSTNAME:PORT].
+    #[arg(long, env = "SWITCHBOARD_NAME")]
+    pub name: Option<String>,
+
+    /// TLS certificate chain (PEM); with --tls-key.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); with --tls-cert.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// TLS with a fresh self-signed certificate, for development.
+    #[arg(long, env = "SWITCHBOARD_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
+    /// Largest request body (K, M suffixes) [default: 1M].
+    #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", value_name = "BYTES", value_parser = parse::bytes)]
+    pub body_limit: Option<usize>,
+
+    /// Largest request head: request line and headers [default: 16K].
+    #[arg(long, env = "SWITCHBOARD_MAX_HEADER_BYTES", value_name = "BYTES", value_parser = parse::bytes)]
+    pub max_header_bytes: Option<usize>,
+
+    /// A client must send complete request headers within this [default: 10s].
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
+    pub header_read_timeout: Option<Duration>,
+
+    /// A request not answered within this gets 408 [default: 30s].
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
+    pub request_timeout: Option<Duration>,
+
+    /// A keep-alive connection with nothing to do is closed after this [default: 60s].
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Connections open at once; more are closed at once [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// A session unused this long ends [default: 30m].
+    #[arg(long, env = "SWITCHBOARD_SESSION_IDLE", value_name = "DURATION", value_parser = parse::duration)]
+    pub session_idle: Option<Duration>,
+
+    /// A session this old ends, however active [default: 12h].
+    #[arg(long, env = "SWITCHBOARD_SESSION_LIFETIME", value_name = "DURATION", value_parser = parse::duration)]
+    pub session_lifetime: Option<Duration>,
+
+    /// On SIGINT/SIGTERM, how long requests in flight may take to finish [default: 10s].
+    #[arg(long, env = "SWITCHBOARD_GRACE", value_name = "DURATION", value_parser = parse::duration)]
+    pub grace: Option<Duration>,
+}
+
+/// `switchboard users`.
+#[derive(Debug, ClapArgs)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// `switchboard users create`.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is asked for, or read from the first line of standard input
+    /// when it is not a terminal.
+    #[command(after_help = "Examples:
+  switchboard users create admin --admin
+  printf 'a long passphrase\\n' | switchboard users create ann --database postgres://postgres@127.0.0.1:5432/app")]
+    Create(UserCreateArgs),
+}
+
+/// Flags of `switchboard users create`.
+#[derive(Debug, ClapArgs)]
+pub struct UserCreateArgs {
+    /// The username.
+    pub name: String,
+
+    /// Make the user an admin (may list users).
+    #[arg(long)]
+    pub admin: bool,
+
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: an SQLite file in --data].
+    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Data directory for the embedded database [default: ./switchboard-data].
+    #[arg(long, env = "SWITCHBOARD_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
 }
 
 /// `switchboard echo`.

@@ -9,6 +9,7 @@ use switchboard_net::{resolve, ResolveError, Shutdown};
 
 use crate::args::{ModelArg, SendArgs, ServeArgs};
 use crate::failure::Failure;
+use crate::runtime;
 
 /// Runs the message server until SIGINT or SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
@@ -26,7 +27,10 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
         grace: args.grace,
     };
-    let runtime = runtime(model)?;
+    let runtime = match model {
+        Model::Async => runtime::server()?,
+        Model::Threaded | Model::Sequential => runtime::single()?,
+    };
     runtime.block_on(async {
         let addr = listen_addr(&args.listen).await?;
         let server = EchoServer::bind(addr, config).map_err(Failure::runtime)?;
@@ -39,25 +43,9 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     })
 }
 
-/// The async model gets tokio's multi-threaded scheduler, one worker per core the process may
-/// use; with one core, the single-threaded scheduler does the same work without handing tasks
-/// between threads. The blocking models run their clients on their own threads and need the
-/// runtime only for signals and UDP, so one thread does.
-fn runtime(model: Model) -> Result<tokio::runtime::Runtime, Failure> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut builder = match model {
-        Model::Async if cores > 1 => tokio::runtime::Builder::new_multi_thread(),
-        _ => tokio::runtime::Builder::new_current_thread(),
-    };
-    builder
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))
-}
-
 /// Resolves `--listen`: a malformed value is a usage error, a name that does not resolve is a
 /// runtime failure.
-async fn listen_addr(listen: &str) -> Result<std::net::SocketAddr, Failure> {
+pub async fn listen_addr(listen: &str) -> Result<std::net::SocketAddr, Failure> {
     match resolve(listen).await {
         Ok(addrs) => Ok(addrs[0]),
         Err(e @ ResolveError::Malformed(_)) => Err(Failure::usage(format!("--listen: {e}"))),
@@ -70,10 +58,7 @@ pub fn send(args: SendArgs) -> Result<(), Failure> {
     if args.timeout.is_zero() {
         return Err(Failure::usage("--timeout must be more than zero"));
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}")))?;
+    let runtime = runtime::single()?;
     runtime.block_on(async {
         let stdout = tokio::io::stdout();
         let result = if args.message.is_empty() {

@@ -12,12 +12,15 @@ mod echo;
 mod failure;
 mod logging;
 mod parse;
+mod runtime;
+mod serve;
+mod users;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Args, Command, EchoCommand};
+use crate::args::{Args, Command, EchoCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -26,6 +29,10 @@ fn main() -> ExitCode {
         Command::Echo(echo) => match echo.command {
             EchoCommand::Serve(serve) => echo::serve(serve),
             EchoCommand::Send(send) => echo::send(send),
+        },
+        Command::Serve(serve) => serve::serve(*serve),
+        Command::Users(users) => match users.command {
+            UsersCommand::Create(create) => users::create(create),
         },
     };
     match result {

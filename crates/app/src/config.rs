@@ -1,0 +1,101 @@
+//! The application's typed configuration. The binary builds it from flags, environment and
+//! file; tests build it directly.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the pages come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Site {
+    /// The pages built into the binary: home (sign up, sign in) and profile.
+    #[default]
+    Embedded,
+    /// Files under a directory, served as they are (`--site DIR`).
+    Dir(PathBuf),
+}
+
+/// How long sessions live (OWASP Session Management cheat sheet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long is over.
+    pub idle: Duration,
+    /// A session this old is over, however active.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        SessionPolicy {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Login throttling (OWASP Authentication cheat sheet), over a sliding window of failures:
+///
+/// - from one address, for any account: past `per_address`, that address gets 429;
+/// - for one account from one address: past `per_account`, that pair gets 429;
+/// - for one account from everywhere: past `slow_after`, answers slow down (up to 2 s), but
+///   never 429, so an attacker elsewhere cannot lock the real user out.
+///
+/// A 429 carries Retry-After; failures leave the window as it slides, so no lock is for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottlePolicy {
+    /// The window failures are counted over.
+    pub window: Duration,
+    /// Failures after which answers slow down.
+    pub slow_after: u32,
+    /// Failures for one account from one address after which that pair gets 429.
+    pub per_account: u32,
+    /// Failures from one address after which its logins get 429.
+    pub per_address: u32,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        ThrottlePolicy {
+            window: Duration::from_secs(15 * 60),
+            slow_after: 3,
+            per_account: 10,
+            per_address: 30,
+        }
+    }
+}
+
+/// Everything the application needs to know.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// This server's name, sent as `X-Served-By` on every response.
+    pub name: String,
+    /// The pages.
+    pub site: Site,
+    /// The largest request body, in bytes (413 past it).
+    pub body_limit: usize,
+    /// Session lifetimes.
+    pub sessions: SessionPolicy,
+    /// Login throttling.
+    pub throttle: ThrottlePolicy,
+    /// Whether clients reach us over TLS: cookies get `Secure` and the `__Host-` prefix, and
+    /// responses carry HSTS.
+    pub tls: bool,
+    /// A request not answered within this gets 408 (the handler is abandoned).
+    pub request_timeout: Duration,
+    /// Argon2id memory cost in KiB (OWASP: at least 19 MiB). Tests lower it only to run fast.
+    pub argon2_memory_kib: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            name: "switchboard".into(),
+            site: Site::Embedded,
+            body_limit: 1024 * 1024,
+            sessions: SessionPolicy::default(),
+            throttle: ThrottlePolicy::default(),
+            tls: false,
+            request_timeout: Duration::from_secs(30),
+            argon2_memory_kib: 19 * 1024,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Extractors that answer bad input in the application's error format: axum's own pick the
+//! right status (400 malformed, 413 too large, 415 wrong content type, 422 wrong shape); these
+//! keep the status and put the reason in `{"error": ...}`.
+
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let message = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected a JSON body with Content-Type: application/json".to_string()
+        }
+        JsonRejection::JsonSyntaxError(e) => format!("body is not valid JSON: {}", inner(e)),
+        JsonRejection::JsonDataError(e) => inner(e),
+        JsonRejection::BytesRejection(_) => body_error(rejection.status().as_u16()),
+        _ => rejection.body_text(),
+    };
+    ApiError::new(rejection.status(), message)
+}
+
+fn form_rejection(rejection: FormRejection) -> ApiError {
+    let message = match &rejection {
+        FormRejection::BytesRejection(_) => body_error(rejection.status().as_u16()),
+        _ => rejection.body_text(),
+    };
+    ApiError::new(rejection.status(), message)
+}
+
+fn body_error(status: u16) -> String {
+    if status == 413 {
+        "request body is larger than the limit".into()
+    } else {
+        "cannot read the request body".into()
+    }
+}
+
+/// serde's message without axum's "Failed to deserialize the JSON body into the target type: "
+/// preamble.
+fn inner(e: &dyn std::error::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// A body that may come as JSON (API clients) or as an HTML form (pages without JavaScript).
+pub enum JsonOrForm<T> {
+    /// `application/json`.
+    Json(T),
+    /// `application/x-www-form-urlencoded`.
+    Form(T),
+}
+
+impl<T> JsonOrForm<T> {
+    /// The value, however it came.
+    pub fn into_inner(self) -> T {
+        match self {
+            JsonOrForm::Json(v) | JsonOrForm::Form(v) => v,
+        }
+    }
+
+    /// Whether it came from an HTML form (so the answer is a page or a redirect).
+    pub fn is_form(&self) -> bool {
+        matches!(self, JsonOrForm::Form(_))
+    }
+}
+
+impl<S, T> FromRequest<S> for JsonOrForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if is_form(req.headers()) {
+            match axum::Form::<T>::from_request(req, state).await {
+                Ok(axum::Form(value)) => Ok(JsonOrForm::Form(value)),
+                Err(rejection) => Err(form_rejection(rejection)),
+            }
+        } else if is_json(req.headers()) {
+            let JsonBody(value) = JsonBody::<T>::from_request(req, state).await?;
+            Ok(JsonOrForm::Json(value))
+        } else {
+            Err(ApiError::unsupported_media_type(
+                "expected Content-Type: application/json or application/x-www-form-urlencoded",
+            ))
+        }
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Whether the body is an HTML form.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    content_type(headers)
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let ct = content_type(headers).to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}

@@ -1,0 +1,184 @@
+//! The HTTP application: pages, stateless and stateful APIs, users, sessions, access control.
+//!
+//! # Layout
+//!
+//! - [`App`] is the shared state every handler gets: the [`Store`], the [`AppConfig`], the
+//!   password hasher, the [`Clock`], the metrics, the site's files. [`App::router`] builds the
+//!   axum router (`routes/mod.rs`).
+//! - `routes/`: one file per area. `calc.rs` (the stateless `/add` and `/process`),
+//!   `users.rs` (registration, the admin's users table), `auth.rs` (sign in and out, the
+//!   profile, password change), `site.rs` (pages, with ETag/Last-Modified and no path
+//!   traversal), `health.rs` (`/healthz`, `/readyz`, `/metrics`).
+//! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
+//!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
+//! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
+//!   rejections speak it too.
+//! - `observe.rs`: the layer every response passes: `X-Served-By`, security headers, metrics.
+//! - `openapi.rs`, `pages.rs`, `metrics.rs`.
+//!
+//! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
+//! tells it the peer's address and whether the connection is TLS; the store hides which
+//! database runs underneath.
+//!
+//! # Invariants
+//!
+//! - Only the SHA-256 of a session token is stored; passwords only as Argon2id PHC strings.
+//! - Session lifetimes are enforced by the server on every request, against [`Clock`].
+//! - Password hashing never runs on an async worker.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+mod clock;
+mod config;
+mod error;
+mod extract;
+mod metrics;
+mod observe;
+mod openapi;
+mod pages;
+mod routes;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::http::HeaderValue;
+use axum::Router;
+pub use clock::Clock;
+pub use config::{AppConfig, SessionPolicy, Site, ThrottlePolicy};
+pub use error::ApiError;
+pub use metrics::Metrics;
+use routes::site::SiteFiles;
+pub use routes::users::{check_password, check_username};
+pub use switchboard_store::{Role, Store, Timestamp, User};
+
+/// The application's shared state. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: AppConfig,
+    clock: Clock,
+    passwords: auth::Passwords,
+    metrics: Metrics,
+    site: SiteFiles,
+    served_by: HeaderValue,
+    open_connections: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("store", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The application could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(String);
+
+impl App {
+    /// The application over `store`, measuring time with `clock`.
+    pub fn new(store: Store, config: AppConfig, clock: Clock) -> Result<App, StartError> {
+        let site = SiteFiles::load(&config.site).map_err(StartError)?;
+        let passwords = auth::Passwords::new(config.argon2_memory_kib)
+            .map_err(|e| StartError(format!("password hashing: {}", e.message)))?;
+        let served_by = HeaderValue::from_str(&config.name).map_err(|_| {
+            StartError(format!(
+                "--name '{}' cannot be sent in a header",
+                config.name
+            ))
+        })?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                clock,
+                passwords,
+                metrics: Metrics::default(),
+                site,
+                served_by,
+                open_connections: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// Reports open connections in `/metrics` through `gauge` (the server's count). Only the
+    /// first call counts.
+    pub fn set_connection_gauge(&self, gauge: impl Fn() -> usize + Send + Sync + 'static) {
+        let _ = self.inner.open_connections.set(Box::new(gauge));
+    }
+
+    /// The router serving the application.
+    pub fn router(&self) -> Router {
+        routes::router(self.clone())
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    /// The clock sessions are measured with.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Hashes a password the way registration does (for `switchboard users create`).
+    pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
+        self.inner.passwords.hash(password).await
+    }
+
+    /// Deletes expired sessions and forgotten login failures every `every`, forever: spawn it
+    /// and drop it at shutdown.
+    pub async fn run_janitor(self, every: std::time::Duration) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let now = self.clock().now();
+            let sessions = self.config().sessions;
+            let idle_cutoff = now.saturating_sub(sessions.idle);
+            let forgotten = now.saturating_sub(self.config().throttle.window);
+            match (
+                self.store().delete_expired_sessions(now, idle_cutoff).await,
+                self.store().prune_login_failures(forgotten).await,
+            ) {
+                (Ok(s), Ok(f)) if s + f > 0 => {
+                    tracing::debug!(sessions = s, login_failures = f, "expired records deleted")
+                }
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cleanup failed"),
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn passwords(&self) -> &auth::Passwords {
+        &self.inner.passwords
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn site(&self) -> &SiteFiles {
+        &self.inner.site
+    }
+
+    pub(crate) fn served_by(&self) -> &HeaderValue {
+        &self.inner.served_by
+    }
+
+    pub(crate) fn open_connections(&self) -> Option<usize> {
+        self.inner.open_connections.get().map(|f| f())
+    }
+}

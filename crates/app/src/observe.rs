@@ -1,0 +1,55 @@
+//! The layer every response passes through: `X-Served-By`, the security headers, and the
+//! request's metrics.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::metrics::route_index;
+use crate::App;
+
+const CSP: HeaderValue = HeaderValue::from_static(
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+     frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+);
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
+
+/// Middleware: headers and metrics for every response.
+pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_index(req.uri().path());
+    let method = req.method().clone();
+    let mut response = match tokio::time::timeout(app.config().request_timeout, next.run(req)).await
+    {
+        Ok(response) => response,
+        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-served-by", app.served_by().clone());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        headers.insert(header::CONTENT_SECURITY_POLICY, CSP);
+    }
+    if app.config().tls {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    let status = response.status().as_u16();
+    app.metrics()
+        .record(route, &method, status, started.elapsed());
+    tracing::debug!(%method, route = crate::metrics::ROUTES[route], status, "request");
+    response
+}

@@ -1,0 +1,188 @@
+//! The stateful API: sign in, sign out, the profile, changing the password.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_store::User;
+
+use crate::auth::session::{clear_cookie, hash_token, new_token, presented_token, set_cookie};
+use crate::auth::throttle::Attempt;
+use crate::auth::{authenticate, Authenticated, Presented};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, JsonOrForm};
+use crate::routes::users::{check_password, user_json, Credentials};
+use crate::{pages, App};
+
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// Creates a session for `user` and returns its `Set-Cookie`.
+pub async fn start_session(app: &App, user: &User) -> Result<HeaderValue, ApiError> {
+    Ok(new_session(app, user).await?.1)
+}
+
+async fn new_session(app: &App, user: &User) -> Result<(String, HeaderValue), ApiError> {
+    let (token, hash) = new_token();
+    let now = app.clock().now();
+    let policy = app.config().sessions;
+    let expires = now.saturating_add(policy.absolute);
+    app.store()
+        .create_session(&hash, user.id, now, expires)
+        .await?;
+    let cookie = set_cookie(&token, policy.absolute.as_secs(), app.config().tls);
+    Ok((token, cookie))
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<switchboard_http::PeerAddr>()
+        .map(|p| p.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// `POST /login`, JSON or the sign-in form. A new session (and token) at every login. A wrong
+/// password and an unknown user get the same answer in about the same time.
+pub async fn login(State(app): State<App>, req: Request) -> Response {
+    let ip = client_ip(&req);
+    let body = match JsonOrForm::<Credentials>::from_request(req, &app).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
+    let form = body.is_form();
+    match sign_in(&app, body.into_inner(), ip).await {
+        Ok((user, token, cookie)) if !form => (
+            [(header::SET_COOKIE, cookie)],
+            axum::Json(json!({ "user": user_json(&user), "token": token })),
+        )
+            .into_response(),
+        Ok((_, _, cookie)) => {
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/profile")).into_response()
+        }
+        Err(e) if form => pages::error(&app, &e),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn sign_in(
+    app: &App,
+    creds: Credentials,
+    ip: IpAddr,
+) -> Result<(User, String, HeaderValue), ApiError> {
+    let attempt = Attempt::new(&creds.username, ip);
+    let delay = attempt.admit(app).await?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    // An over-long password is not worth hashing; it fails like any wrong one.
+    let found = if creds.password.len() <= 128 {
+        app.store().credentials(&creds.username).await?
+    } else {
+        None
+    };
+    let (user, stored) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let ok = app.passwords().verify(creds.password, stored).await?;
+    match (ok, user) {
+        (true, Some(user)) => {
+            attempt.succeeded(app).await?;
+            let (token, cookie) = new_session(app, &user).await?;
+            tracing::info!(user = %user.username, %ip, "signed in");
+            Ok((user, token, cookie))
+        }
+        _ => {
+            attempt.failed(app).await?;
+            tracing::info!(user = %creds.username, %ip, "sign-in failed");
+            Err(ApiError::unauthorized(BAD_CREDENTIALS))
+        }
+    }
+}
+
+/// `POST /logout`: deletes the session on the server and expires the cookie. The form goes
+/// back to the home page.
+pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let tls = app.config().tls;
+    if let Some((token, _)) = presented_token(&headers, tls) {
+        app.store().delete_session(&hash_token(&token)).await?;
+    }
+    let clear = [(header::SET_COOKIE, clear_cookie(tls))];
+    if crate::extract::is_form(&headers) || wants_html(&headers) {
+        return Ok((clear, Redirect::to("/")).into_response());
+    }
+    Ok((clear, StatusCode::NO_CONTENT).into_response())
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+fn profile_json(app: &App, auth: &Authenticated) -> Value {
+    json!({
+        "user": user_json(&auth.user),
+        "session": {
+            "created_at": auth.session.created_at.to_rfc3339(),
+            "expires_at": auth.session.expires_at.to_rfc3339(),
+        },
+        "served_by": app.config().name,
+    })
+}
+
+/// `GET /api/profile`: the signed-in user.
+pub async fn profile_api(State(app): State<App>, auth: Authenticated) -> axum::Json<Value> {
+    axum::Json(profile_json(&app, &auth))
+}
+
+/// `GET /profile`: the signed-in user's page; without a session, the sign-in page.
+pub async fn profile_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    match authenticate(&app, &headers).await {
+        Ok(auth) => pages::profile(&app, &auth),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            Redirect::to("/?signin=required#signin").into_response()
+        }
+        Err(e) => pages::error(&app, &e),
+    }
+}
+
+/// The body of `POST /api/profile/password`.
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/profile/password`: changes the password. Every session of the user is revoked,
+/// this one included; the answer carries a fresh one.
+pub async fn change_password(
+    State(app): State<App>,
+    auth: Authenticated,
+    JsonBody(change): JsonBody<PasswordChange>,
+) -> Result<Response, ApiError> {
+    check_password(&change.new_password)?;
+    let stored = app
+        .store()
+        .credentials(&auth.user.username)
+        .await?
+        .map(|(_, hash)| hash);
+    if !app
+        .passwords()
+        .verify(change.current_password, stored)
+        .await?
+    {
+        return Err(ApiError::unauthorized("current password is wrong"));
+    }
+    let hash = app.passwords().hash(change.new_password).await?;
+    app.store().set_password(auth.user.id, &hash).await?;
+    let (token, cookie) = new_session(&app, &auth.user).await?;
+    let body = axum::Json(json!({ "user": user_json(&auth.user), "token": token }));
+    Ok(match auth.presented {
+        Presented::Cookie => ([(header::SET_COOKIE, cookie)], body).into_response(),
+        Presented::Bearer => body.into_response(),
+    })
+}

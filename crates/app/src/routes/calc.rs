@@ -1,0 +1,112 @@
+//! The stateless API: `/add` and `/process`. Same input, same answer, on any server.
+
+use axum::extract::RawQuery;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{json, Number, Value};
+
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+
+/// `GET /add?a=5&b=3` answers `8`, as text.
+pub async fn add(RawQuery(query): RawQuery) -> Result<impl IntoResponse, ApiError> {
+    let (mut a, mut b) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match &*key {
+            "a" => a = Some(value),
+            "b" => b = Some(value),
+            _ => {}
+        }
+    }
+    let a = integer("a", a.as_deref())?;
+    let b = integer("b", b.as_deref())?;
+    let sum = a
+        .checked_add(b)
+        .ok_or_else(|| ApiError::bad_request("a + b overflows a 64-bit integer"))?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        sum.to_string(),
+    ))
+}
+
+fn integer(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
+    let value = value
+        .ok_or_else(|| ApiError::bad_request(format!("query parameter '{name}' is missing")))?;
+    value.trim().parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "query parameter '{name}' is not a 64-bit integer: '{}'",
+            value.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+/// The body of `POST /process`.
+#[derive(Deserialize)]
+pub struct ProcessInput {
+    input: Vec<Number>,
+}
+
+/// `POST /process` and `POST /api/process`: `{"input": [1, 2, 3]}` answers `{"result": 6}`.
+/// Integers sum exactly; one float makes the result a float.
+pub async fn process(
+    JsonBody(body): JsonBody<ProcessInput>,
+) -> Result<axum::Json<Value>, ApiError> {
+    Ok(axum::Json(json!({ "result": sum(&body.input)? })))
+}
+
+/// Sums integers exactly (in 128 bits, answered if the result fits 64), or, when any number
+/// is a float, as floats.
+fn sum(numbers: &[Number]) -> Result<Value, ApiError> {
+    let overflow = || ApiError::bad_request("the sum overflows a 64-bit integer");
+    if numbers.iter().all(|n| n.is_i64() || n.is_u64()) {
+        let mut total: i128 = 0;
+        for n in numbers {
+            let n = n
+                .as_i64()
+                .map(i128::from)
+                .or(n.as_u64().map(i128::from))
+                .unwrap_or(0);
+            total += n;
+        }
+        if let Ok(small) = i64::try_from(total) {
+            return Ok(json!(small));
+        }
+        return u64::try_from(total)
+            .map(|big| json!(big))
+            .map_err(|_| overflow());
+    }
+    let total: f64 = numbers.iter().filter_map(Number::as_f64).sum();
+    if !total.is_finite() {
+        return Err(ApiError::bad_request("the sum overflows a 64-bit float"));
+    }
+    Ok(json!(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nums(v: Value) -> Vec<Number> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn sums() {
+        assert_eq!(sum(&nums(json!([1, 2, 3]))).unwrap(), json!(6));
+        assert_eq!(sum(&nums(json!([]))).unwrap(), json!(0));
+        assert_eq!(sum(&nums(json!([1, 2.5]))).unwrap(), json!(3.5));
+        assert_eq!(sum(&nums(json!([0.1, 0.2]))).unwrap(), json!(0.1 + 0.2));
+        assert_eq!(
+            sum(&nums(json!([i64::MAX, -1, 1]))).unwrap(),
+            json!(i64::MAX)
+        );
+        assert_eq!(
+            sum(&nums(json!([i64::MAX, i64::MAX]))).unwrap(),
+            json!(u64::MAX - 1)
+        );
+        assert!(sum(&nums(json!([u64::MAX, 1]))).is_err());
+        assert!(sum(&nums(json!([i64::MIN, -1]))).is_err());
+        assert!(sum(&nums(json!([1e308, 1e308]))).is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Access control, CSRF, login throttling.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use switchboard_app::{AppConfig, ThrottlePolicy};
+
+use crate::{both_backends, start, start_with, test_config, Backend, Client, PASSWORD};
+
+async fn users_see_only_themselves(backend: Backend) {
+    let app = start(backend).await;
+    let mut ann = Client::new(&app);
+    ann.register("ann", PASSWORD).await;
+    ann.login("ann", PASSWORD).await;
+    let mut bob = Client::new(&app);
+    bob.register("bob", "bobs own long password").await;
+    bob.login("bob", "bobs own long password").await;
+
+    assert_eq!(
+        ann.get("/api/profile").await.json()["user"]["username"],
+        "ann"
+    );
+    assert_eq!(
+        bob.get("/api/profile").await.json()["user"]["username"],
+        "bob"
+    );
+    // A password change only ever touches the signed-in user: ann cannot change bob's.
+    let a = ann
+        .post_json("/api/profile/password", json!({ "current_password": "bobs own long password", "new_password": "ann takes over bob" }))
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bob.get("/api/profile").await.status, StatusCode::OK);
+    assert_eq!(ann.get("/api/users").await.status, StatusCode::FORBIDDEN);
+    // A made-up token is nobody.
+    let forger = Client {
+        cookie: Some("00".repeat(32)),
+        ..Client::new(&app)
+    };
+    assert_eq!(
+        forger.get("/api/profile").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.running.stop().await.unwrap();
+}
+
+async fn cross_site_state_changes_are_refused(backend: Backend) {
+    let app = start(backend).await;
+    let mut ann = Client::new(&app);
+    ann.register("ann", PASSWORD).await;
+    ann.login("ann", PASSWORD).await;
+
+    let forged = ann
+        .send(
+            Method::POST,
+            "/logout",
+            &[("sec-fetch-site", "cross-site")],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(forged.error(), "cross-site request refused");
+    let origin = format!("http://{}", app.addr);
+    let forged = ann
+        .send(
+            Method::POST,
+            "/logout",
+            &[("origin", "https://evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ann.get("/api/profile").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    // The login form is covered too (login CSRF).
+    let login = Client::new(&app)
+        .send(
+            Method::POST,
+            "/login",
+            &[("sec-fetch-site", "cross-site")],
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("username=ann&password={PASSWORD}").into_bytes(),
+            )),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::FORBIDDEN);
+
+    // Same origin is fine.
+    let ok = ann
+        .send(Method::POST, "/logout", &[("origin", &origin)], None)
+        .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    app.running.stop().await.unwrap();
+}
+
+fn strict() -> AppConfig {
+    AppConfig {
+        throttle: ThrottlePolicy {
+            window: Duration::from_secs(15 * 60),
+            slow_after: 1000,
+            per_account: 3,
+            per_address: 5,
+        },
+        ..test_config()
+    }
+}
+
+async fn failed_logins_are_throttled_but_cannot_lock_out(backend: Backend) {
+    let app = start_with(backend, strict()).await;
+    let attacker = Client::new(&app);
+    attacker.register("ann", PASSWORD).await;
+    let wrong = json!({ "username": "ann", "password": "guess guess guess" });
+    for _ in 0..3 {
+        assert_eq!(
+            attacker.post_json("/login", wrong.clone()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // From the attacker's address, even the right password now gets 429.
+    let right = json!({ "username": "ann", "password": PASSWORD });
+    let limited = attacker.post_json("/login", right.clone()).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    limited.error();
+
+    // The real user, elsewhere, is not locked out.
+    let mut ann = Client::from_address(&app, "127.0.0.2".parse().unwrap());
+    ann.login("ann", PASSWORD).await;
+
+    // One address failing across accounts is limited too.
+    let sprayer = Client::from_address(&app, "127.0.0.3".parse().unwrap());
+    for i in 0..5 {
+        let a = sprayer
+            .post_json(
+                "/login",
+                json!({ "username": format!("user{i}"), "password": "spray spray spray" }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = sprayer
+        .post_json(
+            "/login",
+            json!({ "username": "user9", "password": "spray spray spray" }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Failures leave the window: no lock is for good.
+    app.clock.advance(Duration::from_secs(15 * 60 + 1));
+    assert_eq!(
+        attacker.post_json("/login", right).await.status,
+        StatusCode::OK
+    );
+    app.running.stop().await.unwrap();
+}
+
+async fn repeated_failures_slow_down(backend: Backend) {
+    let app = start_with(
+        backend,
+        AppConfig {
+            throttle: ThrottlePolicy {
+                slow_after: 1,
+                ..strict().throttle
+            },
+            ..test_config()
+        },
+    )
+    .await;
+    let c = Client::new(&app);
+    let wrong = json!({ "username": "nobody", "password": "guess guess guess" });
+    c.post_json("/login", wrong.clone()).await;
+    c.post_json("/login", wrong.clone()).await;
+    let started = tokio::time::Instant::now();
+    c.post_json("/login", wrong).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(
+    users_see_only_themselves,
+    cross_site_state_changes_are_refused,
+    failed_logins_are_throttled_but_cannot_lock_out,
+    repeated_failures_slow_down,
+);

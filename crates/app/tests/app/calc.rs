@@ -1,0 +1,125 @@
+//! `/add` and `/process`: the stateless API, every success and every error.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{both_backends, start, Backend, Client};
+
+async fn add(backend: Backend) {
+    let app = start(backend).await;
+    let c = Client::new(&app);
+    let a = c.get("/add?a=5&b=3").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.text(), "8");
+    assert!(a.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(
+        c.get("/add?a=-9223372036854775808&b=0").await.text(),
+        "-9223372036854775808"
+    );
+
+    for (query, says) in [
+        ("/add?a=5", "query parameter 'b' is missing"),
+        ("/add", "query parameter 'a' is missing"),
+        (
+            "/add?a=five&b=3",
+            "query parameter 'a' is not a 64-bit integer: 'five'",
+        ),
+        (
+            "/add?a=1.5&b=3",
+            "query parameter 'a' is not a 64-bit integer: '1.5'",
+        ),
+        (
+            "/add?a=1&b=9223372036854775808",
+            "query parameter 'b' is not a 64-bit integer",
+        ),
+        (
+            "/add?a=9223372036854775807&b=1",
+            "a + b overflows a 64-bit integer",
+        ),
+        (
+            "/add?a=-9223372036854775808&b=-1",
+            "a + b overflows a 64-bit integer",
+        ),
+    ] {
+        let a = c.get(query).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(a.error().starts_with(says), "{query}: {}", a.error());
+    }
+    app.running.stop().await.unwrap();
+}
+
+async fn process(backend: Backend) {
+    let app = start(backend).await;
+    let c = Client::new(&app);
+    for path in ["/process", "/api/process"] {
+        let a = c.post_json(path, json!({ "input": [1, 2, 3] })).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.json(), json!({ "result": 6 }));
+        assert_eq!(
+            c.post_json(path, json!({ "input": [1, 2.5] })).await.json(),
+            json!({ "result": 3.5 })
+        );
+        assert_eq!(
+            c.post_json(path, json!({ "input": [] })).await.json(),
+            json!({ "result": 0 })
+        );
+
+        let overflow = c
+            .post_json(path, json!({ "input": [i64::MAX, i64::MAX, i64::MAX] }))
+            .await;
+        assert_eq!(overflow.status, StatusCode::BAD_REQUEST);
+        assert!(overflow.error().contains("overflows"));
+
+        let not_json = c
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(("application/json", b"{input: [1,".to_vec())),
+            )
+            .await;
+        assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+        assert!(
+            not_json.error().starts_with("body is not valid JSON"),
+            "{}",
+            not_json.error()
+        );
+
+        let wrong_type = c
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(("text/plain", br#"{"input": [1]}"#.to_vec())),
+            )
+            .await;
+        assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert!(wrong_type.error().contains("application/json"));
+
+        for bad in [
+            json!({}),
+            json!({ "input": "1,2" }),
+            json!({ "input": [1, "2"] }),
+            json!([1, 2]),
+        ] {
+            let a = c.post_json(path, bad.clone()).await;
+            assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            a.error();
+        }
+
+        let huge = format!("{{\"input\": [{}1]}}", "1, ".repeat(600_000));
+        let a = c
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(("application/json", huge.into_bytes())),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(a.error(), "request body is larger than the limit");
+    }
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(add, process);

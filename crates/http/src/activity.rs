@@ -1,0 +1,225 @@
+//! [`Activity`]: what one connection is doing, as its timers need to know it.
+//!
+//! Written by the wrapper service (a request started, a response finished) and by the
+//! connection's reader (HTTP/1: the first byte of the next request came); read by the
+//! connection task when a timer fires. Times are milliseconds since the accept, in atomics,
+//! because HTTP/2 finishes responses on other tasks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::Limits;
+
+/// No time recorded.
+const NONE: u64 = u64::MAX;
+
+/// One connection's activity.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    /// When the connection was accepted: the origin of every time below.
+    accepted: Instant,
+    /// Requests whose response has not yet been sent (or dropped).
+    in_flight: AtomicUsize,
+    /// Whether any request has reached the service.
+    served_any: AtomicBool,
+    /// When the last response finished.
+    quiet_since: AtomicU64,
+    /// HTTP/1: when the first byte of a request not yet dispatched arrived, or [`NONE`].
+    head_since: AtomicU64,
+    /// Woken when `head_since` is set, so the connection task can arm the header timer.
+    head_started: Notify,
+}
+
+/// What a connection's timers say now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing to do before this instant (`None`: until something changes).
+    Wait(Option<Instant>),
+    /// Nothing in flight for `idle_timeout`: shut the connection down gracefully.
+    Idle,
+    /// Request headers took longer than `header_read_timeout`: drop the connection.
+    HeaderTimeout,
+}
+
+impl Activity {
+    pub(crate) fn new(accepted: Instant) -> Arc<Self> {
+        Arc::new(Activity {
+            accepted,
+            in_flight: AtomicUsize::new(0),
+            served_any: AtomicBool::new(false),
+            quiet_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(NONE),
+            head_started: Notify::new(),
+        })
+    }
+
+    /// When the connection was accepted.
+    pub(crate) fn accepted(&self) -> Instant {
+        self.accepted
+    }
+
+    fn now_ms(&self) -> u64 {
+        let ms = Instant::now().duration_since(self.accepted).as_millis();
+        u64::try_from(ms).unwrap_or(NONE - 1)
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.accepted + Duration::from_millis(ms)
+    }
+
+    /// A request reached the service; the guard marks its end.
+    pub(crate) fn request_started(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if !self.served_any.load(Ordering::Relaxed) {
+            self.served_any.store(true, Ordering::Relaxed);
+        }
+        if self.head_since.load(Ordering::Relaxed) != NONE {
+            self.head_since.store(NONE, Ordering::Relaxed);
+        }
+        RequestGuard {
+            activity: self.clone(),
+        }
+    }
+
+    /// HTTP/1: bytes arrived. With nothing in flight, they start the next request's head.
+    pub(crate) fn bytes_read(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_since.load(Ordering::Relaxed) == NONE
+        {
+            self.head_since.store(self.now_ms(), Ordering::Relaxed);
+            self.head_started.notify_one();
+        }
+    }
+
+    /// Completes when a request head has started since the last call.
+    pub(crate) async fn head_started(&self) {
+        self.head_started.notified().await
+    }
+
+    /// Judges the connection at `now`.
+    pub(crate) fn verdict(&self, now: Instant, limits: &Limits) -> Verdict {
+        let header = limits.header_timeout();
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            // Nothing to enforce while a request runs; look again an idle period later.
+            return Verdict::Wait(limits.idle().map(|idle| now + idle));
+        }
+        let expired = |deadline: Instant, verdict: Verdict| {
+            if now >= deadline {
+                verdict
+            } else {
+                Verdict::Wait(Some(deadline))
+            }
+        };
+        if let Some(limit) = header {
+            if !self.served_any.load(Ordering::Relaxed) {
+                return expired(self.accepted + limit, Verdict::HeaderTimeout);
+            }
+            let head_since = self.head_since.load(Ordering::Relaxed);
+            if head_since != NONE {
+                return expired(self.at(head_since) + limit, Verdict::HeaderTimeout);
+            }
+        }
+        match limits.idle() {
+            Some(idle) => expired(
+                self.at(self.quiet_since.load(Ordering::Relaxed)) + idle,
+                Verdict::Idle,
+            ),
+            None => Verdict::Wait(None),
+        }
+    }
+}
+
+/// Held from the moment a request reaches the service until its response body is finished.
+#[derive(Debug)]
+pub(crate) struct RequestGuard {
+    activity: Arc<Activity>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        // Stamp the time before the count drops, so a reader that sees zero in flight also
+        // sees this response's end.
+        let now = self.activity.now_ms();
+        self.activity.quiet_since.store(now, Ordering::Relaxed);
+        self.activity.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_clocks_follow_the_requests() {
+        let start = Instant::now();
+        let activity = Activity::new(start);
+        let limits = limits();
+        let secs = |n| start + Duration::from_secs(n);
+
+        // The first request must come within the header timeout of the accept.
+        assert_eq!(
+            activity.verdict(start, &limits),
+            Verdict::Wait(Some(secs(10)))
+        );
+        assert_eq!(activity.verdict(secs(10), &limits), Verdict::HeaderTimeout);
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let guard = activity.request_started();
+        assert_eq!(
+            activity.verdict(secs(1), &limits),
+            Verdict::Wait(Some(secs(61)))
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        drop(guard);
+        // Idle counts from the end of the response.
+        assert_eq!(
+            activity.verdict(secs(2), &limits),
+            Verdict::Wait(Some(secs(62)))
+        );
+        assert_eq!(activity.verdict(secs(62), &limits), Verdict::Idle);
+
+        // A byte of the next request starts its header clock.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        activity.bytes_read();
+        assert_eq!(
+            activity.verdict(secs(5), &limits),
+            Verdict::Wait(Some(secs(15)))
+        );
+        assert_eq!(activity.verdict(secs(15), &limits), Verdict::HeaderTimeout);
+        let _guard = activity.request_started();
+        assert_eq!(
+            activity.verdict(secs(6), &limits),
+            Verdict::Wait(Some(secs(66)))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_turns_a_limit_off() {
+        let start = Instant::now();
+        let activity = Activity::new(start);
+        let off = Limits {
+            header_read_timeout: Duration::ZERO,
+            idle_timeout: Duration::ZERO,
+            ..Limits::default()
+        };
+        assert_eq!(activity.verdict(start, &off), Verdict::Wait(None));
+        drop(activity.request_started());
+        activity.bytes_read();
+        assert_eq!(
+            activity.verdict(start + Duration::from_secs(3600), &off),
+            Verdict::Wait(None)
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! One connection's life: TLS handshake, protocol detection, hyper, and the timers that end it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::TokioIo;
+use switchboard_net::{ConnectionPermit, Shutdown, TaskTracker};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+
+use crate::activity::{Activity, Verdict};
+use crate::io::ConnIo;
+use crate::service::ConnService;
+use crate::{Limits, Scheme};
+
+/// The boxed error hyper and http-body use.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What every connection of one server shares.
+pub(crate) struct Shared {
+    pub(crate) limits: Limits,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) http1: http1::Builder,
+    pub(crate) http2: http2::Builder<TaskExecutor>,
+    /// The server's shutdown signal: connections then shut down gracefully.
+    pub(crate) shutdown: Shutdown,
+    /// Triggered when the grace period is over: connections left are dropped.
+    pub(crate) cut: Shutdown,
+}
+
+/// Runs hyper's background tasks (one per HTTP/2 stream) on the server's [`TaskTracker`], so
+/// that the server waits for them too, and drops them when the grace period is over.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskExecutor {
+    pub(crate) tracker: TaskTracker,
+    pub(crate) cut: Shutdown,
+}
+
+impl<F> hyper::rt::Executor<F> for TaskExecutor
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        let cut = self.cut.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = fut => {}
+                () = cut.wait() => {}
+            }
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Why a connection ended, for its debug line.
+#[derive(Debug)]
+struct Ending {
+    reason: &'static str,
+    error: Option<String>,
+}
+
+impl Ending {
+    fn because(reason: &'static str) -> Self {
+        Ending {
+            reason,
+            error: None,
+        }
+    }
+
+    fn failed(reason: &'static str, error: impl ToString) -> Self {
+        Ending {
+            reason,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+const HEADER_TIMEOUT: &str = "header read timeout";
+
+/// The HTTP/2 connection preface, which a client speaking h2c sends first.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves one accepted connection to its end. Holds `permit` for as long.
+pub(crate) async fn serve<S, B>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    service: S,
+    permit: ConnectionPermit,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let activity = Activity::new(Instant::now());
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    tracing::debug!(%peer, "connection opened");
+    let ending = match &shared.tls {
+        None => run(stream, None, peer, Scheme::Http, &shared, service, activity).await,
+        Some(acceptor) => {
+            let handshake = acceptor.accept(stream);
+            match before_first_request(&shared, &activity, handshake).await {
+                Ok(Ok(tls)) => {
+                    let protocol = match tls.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Some(Protocol::Http2),
+                        Some(b"http/1.1") => Some(Protocol::Http1),
+                        _ => None,
+                    };
+                    run(
+                        tls,
+                        protocol,
+                        peer,
+                        Scheme::Https,
+                        &shared,
+                        service,
+                        activity,
+                    )
+                    .await
+                }
+                Ok(Err(e)) => Ending::failed("TLS handshake failed", e),
+                Err(ending) => ending,
+            }
+        }
+    };
+    drop(permit);
+    match ending.error {
+        Some(error) => tracing::debug!(%peer, reason = ending.reason, %error, "connection closed"),
+        None => tracing::debug!(%peer, reason = ending.reason, "connection closed"),
+    }
+}
+
+/// Runs `step` (the TLS handshake, protocol detection) bounded by the first request's
+/// deadline, and abandoned on shutdown: nothing has been asked of the server yet.
+async fn before_first_request<F: Future>(
+    shared: &Shared,
+    activity: &Activity,
+    step: F,
+) -> Result<F::Output, Ending> {
+    let deadline = shared
+        .limits
+        .header_timeout()
+        .map(|limit| activity.accepted() + limit);
+    tokio::select! {
+        output = step => Ok(output),
+        () = sleep_until(deadline) => Err(Ending::because(HEADER_TIMEOUT)),
+        () = shared.shutdown.wait() => Err(Ending::because("shutdown before any request")),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads until the first bytes tell HTTP/2's preface from anything else (HTTP/1). Returns the
+/// bytes read, to be replayed to hyper, or `None` when the client closed without a byte.
+async fn detect<T: AsyncRead + Unpin>(io: &mut T) -> std::io::Result<Option<(Protocol, Bytes)>> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if io.read_buf(&mut buf).await? == 0 {
+            return Ok((!buf.is_empty()).then(|| (Protocol::Http1, buf.freeze())));
+        }
+        let n = buf.len().min(H2_PREFACE.len());
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(Some((Protocol::Http1, buf.freeze())));
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(Some((Protocol::Http2, buf.freeze())));
+        }
+    }
+}
+
+/// Serves HTTP on an established stream (plain or TLS). `protocol` is what ALPN chose, if
+/// anything; otherwise the first bytes decide.
+async fn run<T, S, B>(
+    mut io: T,
+    protocol: Option<Protocol>,
+    peer: SocketAddr,
+    scheme: Scheme,
+    shared: &Shared,
+    service: S,
+    activity: Arc<Activity>,
+) -> Ending
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (protocol, prefix) = match protocol {
+        Some(protocol) => (protocol, Bytes::new()),
+        None => match before_first_request(shared, &activity, detect(&mut io)).await {
+            Ok(Ok(Some(found))) => found,
+            Ok(Ok(None)) => return Ending::because("client closed before a request"),
+            Ok(Err(e)) => return Ending::failed("read failed", e),
+            Err(ending) => return ending,
+        },
+    };
+    // Only HTTP/1 times each request's headers from its first byte; on HTTP/2 bytes arrive
+    // between requests for other reasons (window updates, pings).
+    let watch = (protocol == Protocol::Http1).then(|| activity.clone());
+    let io = TokioIo::new(ConnIo::new(io, prefix, watch));
+    let service = ConnService {
+        inner: service,
+        peer,
+        scheme,
+        activity: activity.clone(),
+    };
+    match protocol {
+        Protocol::Http1 => {
+            let conn = shared.http1.serve_connection(io, service);
+            drive(conn, graceful_http1, &activity, shared, true).await
+        }
+        Protocol::Http2 => {
+            let conn = shared.http2.serve_connection(io, service);
+            drive(conn, graceful_http2, &activity, shared, false).await
+        }
+    }
+}
+
+fn graceful_http1<I, S, B>(conn: Pin<&mut http1::Connection<I, S>>)
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    conn.graceful_shutdown();
+}
+
+fn graceful_http2<I, S, B>(conn: Pin<&mut http2::Connection<I, S, TaskExecutor>>)
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    TaskExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    conn.graceful_shutdown();
+}
+
+/// Drives a hyper connection to its end, enforcing the limits: header timeouts drop it, idle
+/// time and shutdown shut it down gracefully, the end of the grace period drops it.
+async fn drive<C>(
+    conn: C,
+    graceful: impl Fn(Pin<&mut C>),
+    activity: &Activity,
+    shared: &Shared,
+    watch_heads: bool,
+) -> Ending
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    let mut conn = pin!(conn);
+    let mut timer = pin!(tokio::time::sleep_until(activity.accepted()));
+    let mut armed = true;
+    let mut draining = false;
+    let mut closing: Option<&'static str> = None;
+    loop {
+        let check = tokio::select! {
+            result = conn.as_mut() => {
+                return match result {
+                    Ok(()) => Ending::because(closing.unwrap_or("client closed")),
+                    Err(e) => Ending::failed("HTTP error", e),
+                };
+            }
+            () = &mut timer, if armed => true,
+            () = activity.head_started(), if watch_heads => true,
+            () = shared.shutdown.wait(), if !draining => {
+                draining = true;
+                if closing.is_none() {
+                    graceful(conn.as_mut());
+                    closing = Some("server shutdown");
+                }
+                false
+            }
+            () = shared.cut.wait(), if draining => return Ending::because("cut at end of grace"),
+        };
+        if !check {
+            continue;
+        }
+        match activity.verdict(Instant::now(), &shared.limits) {
+            Verdict::Wait(Some(at)) => {
+                timer.as_mut().reset(at);
+                armed = true;
+            }
+            Verdict::Wait(None) => armed = false,
+            Verdict::Idle => {
+                armed = false;
+                if closing.is_none() {
+                    graceful(conn.as_mut());
+                    closing = Some("idle timeout");
+                }
+            }
+            Verdict::HeaderTimeout => return Ending::because(HEADER_TIMEOUT),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! How every Switchboard HTTP server accepts connections and speaks HTTP.
+//!
+//! The application server and the load balancer both serve HTTP/1.1 (with keep-alive), HTTP/2
+//! over TLS (chosen by ALPN) and HTTP/2 with prior knowledge on plain TCP (h2c), under the same
+//! limits and the same shutdown. That is written once, here; a server brings only its
+//! [`Service`](tower_service::Service) (an `axum::Router` works as it is).
+//!
+//! # Layout
+//!
+//! - [`Limits`] (`limits.rs`): the transport limits: header-read timeout (slowloris), header
+//!   size, keep-alive idle timeout, connection cap, shutdown grace.
+//! - [`Tls`] and [`tls_config`] (`tls.rs`): a rustls `ServerConfig` (ring, ALPN `h2` and
+//!   `http/1.1`) from PEM files or a fresh self-signed certificate, with [`TlsError`]s that
+//!   read as one line ("certificate and key do not match").
+//! - [`HttpServer`] (`server.rs`): binds through [`switchboard_net::bind_tcp`], accepts, caps
+//!   connections with a [`ConnectionLimit`](switchboard_net::ConnectionLimit) (seen from
+//!   outside as a [`ConnectionGauge`]), and drains on [`Shutdown`](switchboard_net::Shutdown).
+//! - `conn.rs`: one connection's life: TLS handshake, protocol detection, the hyper
+//!   connection, and the timers that end it.
+//! - `activity.rs`: what a connection is doing (requests in flight, when the last response
+//!   ended, when the next request's first byte came) and the verdict of its timers.
+//! - `io.rs`: the connection's byte stream as hyper sees it: the bytes read during protocol
+//!   detection replayed first, and (HTTP/1) a note of when the next request's first byte came.
+//! - `service.rs`: the per-connection wrapper around the caller's service: it inserts
+//!   [`PeerAddr`] and [`Scheme`] into each request's extensions and counts requests in flight.
+//!
+//! # How a connection flows
+//!
+//! 1. The accept loop takes a connection, or closes it at once when `max_connections` are
+//!    open. It sets `TCP_NODELAY` and spawns a task that holds the connection's permit.
+//! 2. With TLS, the handshake runs; ALPN says `h2` or `http/1.1`. Without ALPN (plain TCP),
+//!    the first bytes decide: the HTTP/2 preface means h2c, anything else HTTP/1.
+//! 3. hyper's HTTP/1 or HTTP/2 server drives the connection. Each request passes through the
+//!    wrapper service, which stamps it and counts it in flight until its response body has
+//!    been sent (or dropped).
+//! 4. The connection task watches three clocks: the first request must arrive (TLS handshake
+//!    and headers included) within `header_read_timeout` of the accept; on HTTP/1, a later
+//!    request's headers must be complete within `header_read_timeout` of its first byte;
+//!    with no request in flight for `idle_timeout` since the last response ended (and no
+//!    HTTP/1 request begun), the connection is shut down gracefully.
+//! 5. On shutdown the listener closes at once; every connection is asked to shut down
+//!    gracefully (HTTP/1 closes when idle or after the response in progress; HTTP/2 sends
+//!    GOAWAY and finishes its open streams); after `grace`, whatever is left is dropped.
+//!
+//! Why the clocks are ours and not hyper's: hyper's HTTP/1 `header_read_timeout` also runs
+//! while a keep-alive connection waits for its next request, so it would close idle
+//! connections after the header timeout rather than the idle one; and hyper-util's `auto`
+//! builder neither says which protocol it chose nor exposes HTTP/1's `max_header_size`. So
+//! this crate detects the protocol itself (ALPN, or the h2 preface) and runs hyper's HTTP/1 and
+//! HTTP/2 servers directly.
+//!
+//! # Invariants
+//!
+//! - One connection's failure (a bad handshake, a protocol error, a reset) is logged at debug
+//!   and never touches another connection or the accept loop.
+//! - Every task this crate spawns (connections, HTTP/2 streams) is tracked, so
+//!   [`HttpServer::serve`] returns only when all of them are gone, and no later than `grace`
+//!   after shutdown (plus the moment it takes to drop them).
+//! - No per-request logging here: the application does that.
+//! - Time comes from tokio's clock.
+#![forbid(unsafe_code)]
+
+mod activity;
+mod conn;
+mod io;
+mod limits;
+mod server;
+mod service;
+mod tls;
+
+pub use limits::Limits;
+pub use server::{ConnectionGauge, HttpServer};
+pub use service::{PeerAddr, Scheme};
+pub use tls::{tls_config, tls_config_with_cert, Tls, TlsError};

@@ -1,0 +1,225 @@
+//! [`HttpServer`]: binds, accepts, caps connections, and drains on shutdown.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::TokioTimer;
+use switchboard_net::{
+    bind_tcp, is_transient_accept_error, BindError, ConnectionLimit, Shutdown, TaskTracker,
+    DEFAULT_BACKLOG,
+};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower_service::Service;
+
+use crate::conn::{self, Shared, TaskExecutor};
+use crate::Limits;
+
+/// How long the accept loop pauses after an error that is not about one connection (out of
+/// file descriptors, say), so it does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// A bound HTTP server, ready to [`serve`](Self::serve).
+///
+/// Binding and serving are separate steps so that a caller learns the address (port 0 in
+/// tests) and hears "address already in use" before anything starts.
+#[derive(Debug)]
+pub struct HttpServer {
+    /// The listening socket, non-blocking; handed to tokio when serving starts.
+    listener: StdTcpListener,
+    local_addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    /// Every open connection holds one of its permits; [`ConnectionGauge`] reads it.
+    connections: ConnectionLimit,
+}
+
+/// A live count of a server's open connections, for metrics. Cheap to clone; every clone sees
+/// the same count, before, during and after [`HttpServer::serve`].
+#[derive(Debug, Clone)]
+pub struct ConnectionGauge(ConnectionLimit);
+
+impl ConnectionGauge {
+    /// Connections open now (accepted and not yet closed, TLS handshakes included).
+    pub fn open(&self) -> usize {
+        self.0.open()
+    }
+
+    /// The most that may be open at once (`Limits::max_connections`).
+    pub fn max(&self) -> usize {
+        self.0.max()
+    }
+}
+
+impl HttpServer {
+    /// Binds `addr` through [`switchboard_net::bind_tcp`], so that "address already in use"
+    /// reads the same as for every other Switchboard server. With `tls`, every connection
+    /// speaks TLS (see [`tls_config`](crate::tls_config)); without, plain HTTP/1.1 and h2c.
+    pub fn bind(
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        limits: Limits,
+    ) -> Result<HttpServer, BindError> {
+        let wrap = |source| BindError { addr, source };
+        let listener = bind_tcp(addr, DEFAULT_BACKLOG)?;
+        listener.set_nonblocking(true).map_err(wrap)?;
+        let local_addr = listener.local_addr().map_err(wrap)?;
+        Ok(HttpServer {
+            listener,
+            local_addr,
+            tls,
+            connections: ConnectionLimit::new(limits.max_connections),
+            limits,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Whether connections speak TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The limits the server runs with.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A live count of open connections.
+    pub fn connections(&self) -> ConnectionGauge {
+        ConnectionGauge(self.connections.clone())
+    }
+
+    /// Serves `service` until `shutdown` is triggered, then stops accepting, lets requests in
+    /// flight finish within `limits.grace`, drops what is left, and returns.
+    ///
+    /// `service` is cloned per request (as tower asks), so it should be cheap to clone; an
+    /// `axum::Router` is. Each request carries [`PeerAddr`](crate::PeerAddr) and
+    /// [`Scheme`](crate::Scheme) in its extensions.
+    ///
+    /// Errors only when the listener cannot be handed to tokio (no runtime's I/O driver);
+    /// failures of single connections are logged at debug and do not end serving. Must be
+    /// called inside a tokio runtime with I/O and time enabled.
+    pub async fn serve<S, B>(self, service: S, shutdown: Shutdown) -> io::Result<()>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let HttpServer {
+            listener,
+            local_addr,
+            tls,
+            limits,
+            connections,
+        } = self;
+        let listener = TcpListener::from_std(listener)?;
+        let tracker = TaskTracker::new();
+        let cut = Shutdown::new();
+        let grace = limits.grace;
+        let shared = Arc::new(Shared {
+            http1: http1_builder(&limits),
+            http2: http2_builder(
+                &limits,
+                TaskExecutor {
+                    tracker: tracker.clone(),
+                    cut: cut.clone(),
+                },
+            ),
+            limits,
+            tls: tls.map(TlsAcceptor::from),
+            shutdown: shutdown.clone(),
+            cut: cut.clone(),
+        });
+        tracing::debug!(addr = %local_addr, tls = shared.tls.is_some(), "HTTP server listening");
+
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.wait() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_transient_accept_error(&e) => {
+                    tracing::debug!(error = %e, "accept failed; going on");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; pausing");
+                    tokio::select! {
+                        () = shutdown.wait() => break,
+                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                    }
+                }
+            };
+            let Some(permit) = connections.try_acquire() else {
+                tracing::debug!(
+                    %peer,
+                    max = connections.max(),
+                    "connection refused: too many open connections"
+                );
+                drop(stream);
+                continue;
+            };
+            tracker.spawn(conn::serve(
+                stream,
+                peer,
+                shared.clone(),
+                service.clone(),
+                permit,
+            ));
+        }
+
+        drop(listener);
+        tracker.close();
+        tracing::info!(
+            open = connections.open(),
+            grace = ?grace,
+            "HTTP server draining"
+        );
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::info!(
+                open = connections.open(),
+                "grace period over; closing the connections left"
+            );
+            cut.trigger();
+            tracker.wait().await;
+        }
+        tracing::debug!(addr = %local_addr, "HTTP server stopped");
+        Ok(())
+    }
+}
+
+fn http1_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .keep_alive(true)
+        .max_header_size(limits.max_header_bytes)
+        // Header and idle timeouts are the connection task's (see `activity.rs`): hyper's
+        // header timer would also close keep-alive connections idle for that long.
+        .header_read_timeout(None);
+    builder
+}
+
+fn http2_builder(limits: &Limits, executor: TaskExecutor) -> http2::Builder<TaskExecutor> {
+    let mut builder = http2::Builder::new(executor);
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}

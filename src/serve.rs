@@ -1,0 +1,267 @@
+//! `switchboard serve`: the HTTP application server. Settings come from flags, then the
+//! environment (both through clap), then a TOML file, then defaults; they are validated here
+//! into the app and http crates' configurations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use switchboard_app::{App, AppConfig, Clock, SessionPolicy, Site, Store};
+use switchboard_http::{tls_config, HttpServer, Limits, Tls};
+use switchboard_net::Shutdown;
+
+use crate::args::AppServeArgs;
+use crate::echo::listen_addr;
+use crate::failure::Failure;
+use crate::{parse, runtime};
+
+/// The TOML file: the same settings as the flags, named as the flags without dashes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<String>,
+    database: Option<String>,
+    data: Option<PathBuf>,
+    site: Option<PathBuf>,
+    name: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
+    body_limit: Option<Size>,
+    max_header_bytes: Option<Size>,
+    header_read_timeout: Option<String>,
+    request_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+    session_idle: Option<String>,
+    session_lifetime: Option<String>,
+    grace: Option<String>,
+}
+
+/// A size written as a number of bytes or as text (`"1M"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Size {
+    Bytes(usize),
+    Text(String),
+}
+
+impl FileConfig {
+    fn load(path: &Path) -> Result<FileConfig, Failure> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            let what = e.message().replace('\n', " ");
+            Failure::usage(format!("config file {}: {what}", path.display()))
+        })
+    }
+}
+
+/// Everything `serve` needs, validated.
+struct Settings {
+    listen: String,
+    database: String,
+    name: Option<String>,
+    tls: Tls,
+    limits: Limits,
+    app: AppConfig,
+}
+
+fn file_duration(key: &str, value: Option<String>) -> Result<Option<Duration>, Failure> {
+    value
+        .map(|v| {
+            parse::duration(&v).map_err(|e| Failure::usage(format!("config file: {key}: {e}")))
+        })
+        .transpose()
+}
+
+fn file_size(key: &str, value: Option<Size>) -> Result<Option<usize>, Failure> {
+    match value {
+        None => Ok(None),
+        Some(Size::Bytes(n)) => Ok(Some(n)),
+        Some(Size::Text(t)) => parse::bytes(&t)
+            .map(Some)
+            .map_err(|e| Failure::usage(format!("config file: {key}: {e}"))),
+    }
+}
+
+/// The database URL: the one given, or an SQLite file in the data directory.
+pub fn database_url(database: Option<String>, data: Option<PathBuf>) -> String {
+    database.unwrap_or_else(|| {
+        let dir = data.unwrap_or_else(|| PathBuf::from("switchboard-data"));
+        format!("sqlite://{}", dir.join("switchboard.db").display())
+    })
+}
+
+impl Settings {
+    fn merge(args: AppServeArgs, file: FileConfig) -> Result<Settings, Failure> {
+        let defaults = Limits::default();
+        let limits = Limits {
+            header_read_timeout: args
+                .header_read_timeout
+                .or(file_duration(
+                    "header-read-timeout",
+                    file.header_read_timeout,
+                )?)
+                .unwrap_or(defaults.header_read_timeout),
+            max_header_bytes: args
+                .max_header_bytes
+                .or(file_size("max-header-bytes", file.max_header_bytes)?)
+                .unwrap_or(defaults.max_header_bytes),
+            idle_timeout: args
+                .idle_timeout
+                .or(file_duration("idle-timeout", file.idle_timeout)?)
+                .unwrap_or(defaults.idle_timeout),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.max_connections),
+            grace: args
+                .grace
+                .or(file_duration("grace", file.grace)?)
+                .unwrap_or(defaults.grace),
+        };
+        for (what, zero) in [
+            (
+                "--header-read-timeout",
+                limits.header_read_timeout.is_zero(),
+            ),
+            ("--idle-timeout", limits.idle_timeout.is_zero()),
+            ("--max-connections", limits.max_connections == 0),
+            ("--max-header-bytes", limits.max_header_bytes < 1024),
+        ] {
+            if zero {
+                return Err(Failure::usage(format!("{what} is too small")));
+            }
+        }
+
+        let sessions = SessionPolicy {
+            idle: args
+                .session_idle
+                .or(file_duration("session-idle", file.session_idle)?)
+                .unwrap_or(SessionPolicy::default().idle),
+            absolute: args
+                .session_lifetime
+                .or(file_duration("session-lifetime", file.session_lifetime)?)
+                .unwrap_or(SessionPolicy::default().absolute),
+        };
+        if sessions.idle.is_zero() || sessions.absolute.is_zero() {
+            return Err(Failure::usage("session lifetimes must be more than zero"));
+        }
+        let app_defaults = AppConfig::default();
+        let app = AppConfig {
+            site: match args.site.or(file.site) {
+                Some(dir) => Site::Dir(dir),
+                None => Site::Embedded,
+            },
+            body_limit: args
+                .body_limit
+                .or(file_size("body-limit", file.body_limit)?)
+                .unwrap_or(app_defaults.body_limit),
+            request_timeout: args
+                .request_timeout
+                .or(file_duration("request-timeout", file.request_timeout)?)
+                .unwrap_or(app_defaults.request_timeout),
+            sessions,
+            ..app_defaults
+        };
+        if app.request_timeout.is_zero() {
+            return Err(Failure::usage("--request-timeout must be more than zero"));
+        }
+
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+            args.tls_self_signed || file.tls_self_signed.unwrap_or(false),
+        ) {
+            (Some(cert), Some(key), false) => Tls::Files { cert, key },
+            (None, None, true) => Tls::SelfSigned {
+                names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            },
+            (None, None, false) => Tls::Off,
+            (Some(_), Some(_), true) => {
+                return Err(Failure::usage(
+                    "use either --tls-cert and --tls-key or --tls-self-signed, not both",
+                ))
+            }
+            _ => return Err(Failure::usage("--tls-cert and --tls-key go together")),
+        };
+
+        Ok(Settings {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database: database_url(args.database.or(file.database), args.data.or(file.data)),
+            name: args.name.or(file.name),
+            tls,
+            limits,
+            app,
+        })
+    }
+}
+
+/// Runs the application server until SIGINT or SIGTERM.
+pub fn serve(args: AppServeArgs) -> Result<(), Failure> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let settings = Settings::merge(args, file)?;
+    runtime::server()?.block_on(run(settings))
+}
+
+/// Opens the database, saying clearly why it cannot be.
+pub async fn open_store(url: &str) -> Result<Store, Failure> {
+    Store::open(url).await.map_err(|e| match e {
+        switchboard_store::StoreError::BadUrl(_) => Failure::usage(format!("--database: {e}")),
+        e => Failure::runtime(format!("cannot open the database: {e}")),
+    })
+}
+
+async fn run(settings: Settings) -> Result<(), Failure> {
+    let addr = listen_addr(&settings.listen).await?;
+    let tls = tls_config(&settings.tls).map_err(Failure::usage)?;
+    let store = open_store(&settings.database).await?;
+    let server = HttpServer::bind(addr, tls, settings.limits).map_err(Failure::runtime)?;
+    let local = server.local_addr();
+    let config = AppConfig {
+        name: settings
+            .name
+            .unwrap_or_else(|| format!("{}:{}", hostname(), local.port())),
+        tls: server.is_tls(),
+        ..settings.app
+    };
+    let app = App::new(store.clone(), config, Clock::system()).map_err(Failure::usage)?;
+    let gauge = server.connections();
+    app.set_connection_gauge(move || gauge.open());
+    let janitor = tokio::spawn(app.clone().run_janitor(Duration::from_secs(600)));
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    tracing::info!(
+        addr = %local,
+        url = %format!("{scheme}://{local}/"),
+        name = %app.config().name,
+        database = %store.backend(),
+        "application server listening"
+    );
+    let served = server.serve(app.router(), shutdown).await;
+    janitor.abort();
+    store.close().await;
+    served.map_err(|e| Failure::runtime(format!("application server failed: {e}")))?;
+    tracing::info!("application server stopped");
+    Ok(())
+}
+
+/// This machine's name, for the default `--name`.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "switchboard".into())
+}
