@@ -1,12 +1,22 @@
 //! The `switchboard` binary as a user runs it: flags, output, exit statuses, signals.
 
 mod echo;
+mod serve;
 
 use switchboard_testkit::Cli;
 
 /// The binary under test.
 pub fn cli() -> Cli {
     Cli::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// The binary under test, with extra environment variables.
+pub fn cli_with_env(vars: &[(&str, &str)]) -> Cli {
+    let mut cli = cli();
+    for (k, v) in vars {
+        cli = cli.env(k, v);
+    }
+    cli
 }
 
 #[tokio::test]

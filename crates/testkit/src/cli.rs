@@ -15,6 +15,7 @@ use crate::PATIENCE;
 #[derive(Clone, Debug)]
 pub struct Cli {
     bin: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// What a finished command did.
@@ -45,7 +46,16 @@ impl Output {
 impl Cli {
     /// The binary at `bin`.
     pub fn new(bin: impl Into<PathBuf>) -> Self {
-        Cli { bin: bin.into() }
+        Cli {
+            bin: bin.into(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The same binary, run with `key=value` in its environment.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -54,6 +64,13 @@ impl Cli {
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .kill_on_drop(true);
+        // Settings from the developer's environment must not leak into a test.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SWITCHBOARD_") && key != "SWITCHBOARD_TEST_POSTGRES" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -235,3 +235,53 @@ both_backends!(
     a_password_change_revokes_every_session,
     servers_sharing_a_database_share_sessions,
 );
+
+/// Behind TLS the cookie takes the `__Host-` prefix and `Secure`, and responses carry HSTS.
+async fn tls_hardens_the_cookie_and_sends_hsts(backend: Backend) {
+    let app = crate::start_with(
+        backend,
+        switchboard_app::AppConfig {
+            tls: true,
+            ..test_config()
+        },
+    )
+    .await;
+    let c = Client::new(&app);
+    c.register("ann", PASSWORD).await;
+    let a = c
+        .post_json("/login", json!({ "username": "ann", "password": PASSWORD }))
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    let set_cookie = a.header("set-cookie").unwrap();
+    assert!(set_cookie.starts_with("__Host-sb_session="), "{set_cookie}");
+    assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
+    assert!(a
+        .header("strict-transport-security")
+        .unwrap()
+        .starts_with("max-age="));
+    let token = a.json()["token"].as_str().unwrap().to_string();
+    let cookie = format!("__Host-sb_session={token}");
+    let profile = c
+        .send(
+            reqwest::Method::GET,
+            "/api/profile",
+            &[("cookie", &cookie)],
+            None,
+        )
+        .await;
+    assert_eq!(profile.status, StatusCode::OK);
+    // The plain name is not accepted under TLS.
+    let plain = format!("sb_session={token}");
+    let profile = c
+        .send(
+            reqwest::Method::GET,
+            "/api/profile",
+            &[("cookie", &plain)],
+            None,
+        )
+        .await;
+    assert_eq!(profile.status, StatusCode::UNAUTHORIZED);
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(tls_hardens_the_cookie_and_sends_hsts);
