@@ -62,6 +62,7 @@ struct Inner {
     clock: Clock,
     passwords: auth::Passwords,
     metrics: Metrics,
+    sessions: auth::cache::SessionCache,
     site: SiteFiles,
     served_by: HeaderValue,
     open_connections: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
@@ -100,6 +101,7 @@ impl App {
                 clock,
                 passwords,
                 metrics: Metrics::default(),
+                sessions: auth::cache::SessionCache::default(),
                 site,
                 served_by,
                 open_connections: OnceLock::new(),
@@ -168,6 +170,10 @@ impl App {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub(crate) fn sessions(&self) -> &auth::cache::SessionCache {
+        &self.inner.sessions
     }
 
     pub(crate) fn site(&self) -> &SiteFiles {

@@ -1,5 +1,7 @@
-//! The layer every response passes through: `X-Served-By`, the security headers, and the
-//! request's metrics.
+//! The layer every request passes through: the CSRF check, the request timeout, then for the
+//! response `X-Served-By`, the security headers, and the request's metrics. One layer rather
+//! than one per concern: each axum middleware boxes the request's future, and this runs on
+//! every request.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -17,15 +19,20 @@ const CSP: HeaderValue = HeaderValue::from_static(
 );
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
 
-/// Middleware: headers and metrics for every response.
+/// Middleware: CSRF and the request timeout on the way in; headers and metrics on the way out.
 pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_index(req.uri().path());
     let method = req.method().clone();
-    let mut response = match tokio::time::timeout(app.config().request_timeout, next.run(req)).await
-    {
-        Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response(),
+    let mut response = if let Some(refused) = crate::auth::csrf::check(&req) {
+        refused.into_response()
+    } else {
+        match tokio::time::timeout(app.config().request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response()
+            }
+        }
     };
     let headers = response.headers_mut();
     headers.insert("x-served-by", app.served_by().clone());

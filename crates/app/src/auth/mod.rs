@@ -1,5 +1,6 @@
 //! Who is asking, and may they: passwords, sessions, CSRF, login throttling.
 
+pub mod cache;
 pub mod csrf;
 pub mod password;
 pub mod session;

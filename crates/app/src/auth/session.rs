@@ -115,12 +115,21 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Authenticate
         .ok_or_else(|| ApiError::unauthorized("not signed in"))?;
     let token_hash = hash_token(&token);
     let now = app.clock().now();
-    let idle_cutoff = now.saturating_sub(app.config().sessions.idle);
-    let (session, user) = app
-        .store()
-        .touch_session(&token_hash, now, idle_cutoff)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("session expired or unknown; sign in again"))?;
+    let (session, user) = match app.sessions().get(&token_hash, now) {
+        Some(hit) => hit,
+        None => {
+            let idle_cutoff = now.saturating_sub(app.config().sessions.idle);
+            let found = app
+                .store()
+                .touch_session(&token_hash, now, idle_cutoff)
+                .await?;
+            let (session, user) = found.ok_or_else(|| {
+                ApiError::unauthorized("session expired or unknown; sign in again")
+            })?;
+            app.sessions().put(token_hash, session, user.clone(), now);
+            (session, user)
+        }
+    };
     Ok(Authenticated {
         user,
         session,

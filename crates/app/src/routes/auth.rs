@@ -107,7 +107,9 @@ async fn sign_in(
 pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
     let tls = app.config().tls;
     if let Some((token, _)) = presented_token(&headers, tls) {
-        app.store().delete_session(&hash_token(&token)).await?;
+        let hash = hash_token(&token);
+        app.sessions().remove(&hash);
+        app.store().delete_session(&hash).await?;
     }
     let clear = [(header::SET_COOKIE, clear_cookie(tls))];
     if crate::extract::is_form(&headers) || wants_html(&headers) {
@@ -179,6 +181,7 @@ pub async fn change_password(
     }
     let hash = app.passwords().hash(change.new_password).await?;
     app.store().set_password(auth.user.id, &hash).await?;
+    app.sessions().remove_user(auth.user.id);
     let (token, cookie) = new_session(&app, &auth.user).await?;
     let body = axum::Json(json!({ "user": user_json(&auth.user), "token": token }));
     Ok(match auth.presented {

@@ -8,7 +8,7 @@ pub mod users;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -48,7 +48,6 @@ pub fn router(app: App) -> Router {
         })
         .merge(site)
         .layer(DefaultBodyLimit::max(app.config().body_limit))
-        .layer(from_fn(crate::auth::csrf::guard))
         .layer(from_fn_with_state(app.clone(), observe::observe))
         .with_state(app)
 }

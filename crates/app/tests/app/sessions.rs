@@ -285,3 +285,31 @@ async fn tls_hardens_the_cookie_and_sends_hsts(backend: Backend) {
 }
 
 both_backends!(tls_hardens_the_cookie_and_sends_hsts);
+
+/// Another server trusts a session it verified for at most a second (its cache); a sign-out
+/// elsewhere reaches it within that second.
+async fn a_sign_out_reaches_other_servers_within_a_second(backend: Backend) {
+    let first = start(backend).await;
+    let second = start_on(first.app.store().clone(), first.dir.clone(), test_config()).await;
+    let mut on_first = Client::new(&first);
+    on_first.register("ann", PASSWORD).await;
+    on_first.login("ann", PASSWORD).await;
+    let on_second = Client {
+        cookie: on_first.cookie.clone(),
+        ..Client::new(&second)
+    };
+    assert_eq!(on_second.get("/api/profile").await.status, StatusCode::OK);
+    assert_eq!(
+        on_first.post_json("/logout", json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    second.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        on_second.get("/api/profile").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    first.running.stop().await.unwrap();
+    second.running.stop().await.unwrap();
+}
+
+both_backends!(a_sign_out_reaches_other_servers_within_a_second);
