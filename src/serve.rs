@@ -247,7 +247,7 @@ async fn run(settings: Settings) -> Result<(), Failure> {
         database = %store.backend(),
         "application server listening"
     );
-    let served = server.serve(app.router(), shutdown).await;
+    let served = server.serve(app.service(), shutdown).await;
     janitor.abort();
     store.close().await;
     served.map_err(|e| Failure::runtime(format!("application server failed: {e}")))?;

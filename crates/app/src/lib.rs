@@ -14,6 +14,8 @@
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
 //!   rejections speak it too.
 //! - `observe.rs`: the layer every response passes: `X-Served-By`, security headers, metrics.
+//! - [`AppService`] (`service.rs`): what a server runs; the router, with `GET /add` and the
+//!   embedded home page answered directly.
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
@@ -37,6 +39,7 @@ mod observe;
 mod openapi;
 mod pages;
 mod routes;
+mod service;
 
 use std::sync::{Arc, OnceLock};
 
@@ -48,6 +51,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 use routes::site::SiteFiles;
 pub use routes::users::{check_password, check_username};
+pub use service::{AppFuture, AppService};
 pub use switchboard_store::{Role, Store, Timestamp, User};
 
 /// The application's shared state. Cloning is cheap.
@@ -63,6 +67,7 @@ struct Inner {
     passwords: auth::Passwords,
     metrics: Metrics,
     sessions: auth::cache::SessionCache,
+    login_attempts: auth::throttle::InFlight,
     site: SiteFiles,
     served_by: HeaderValue,
     open_connections: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
@@ -102,6 +107,7 @@ impl App {
                 passwords,
                 metrics: Metrics::default(),
                 sessions: auth::cache::SessionCache::default(),
+                login_attempts: auth::throttle::InFlight::default(),
                 site,
                 served_by,
                 open_connections: OnceLock::new(),
@@ -118,6 +124,11 @@ impl App {
     /// The router serving the application.
     pub fn router(&self) -> Router {
         routes::router(self.clone())
+    }
+
+    /// The service a server runs: the router, with the hottest reads answered directly.
+    pub fn service(&self) -> AppService {
+        AppService::new(self.clone())
     }
 
     /// The database.
@@ -174,6 +185,10 @@ impl App {
 
     pub(crate) fn sessions(&self) -> &auth::cache::SessionCache {
         &self.inner.sessions
+    }
+
+    pub(crate) fn login_attempts(&self) -> &auth::throttle::InFlight {
+        &self.inner.login_attempts
     }
 
     pub(crate) fn site(&self) -> &SiteFiles {

@@ -17,6 +17,15 @@ const CSP: HeaderValue = HeaderValue::from_static(
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
 );
+/// Routes whose answers carry tokens or a user's data: never stored by caches.
+const PRIVATE_ROUTES: &[&str] = &[
+    "/login",
+    "/logout",
+    "/profile",
+    "/api/profile",
+    "/api/profile/password",
+    "/api/users",
+];
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
 
 /// Middleware: CSRF and the request timeout on the way in; headers and metrics on the way out.
@@ -34,8 +43,24 @@ pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Respon
             }
         }
     };
+    finish(&app, route, &method, started, &mut response);
+    response
+}
+
+/// Stamps a response's headers and counts it: what every request ends with, whichever way
+/// it was answered (here, or directly by `service.rs`).
+pub(crate) fn finish(
+    app: &App,
+    route: usize,
+    method: &axum::http::Method,
+    started: Instant,
+    response: &mut Response,
+) {
     let headers = response.headers_mut();
     headers.insert("x-served-by", app.served_by().clone());
+    if PRIVATE_ROUTES.contains(&crate::metrics::ROUTES[route]) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -56,7 +81,6 @@ pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Respon
     }
     let status = response.status().as_u16();
     app.metrics()
-        .record(route, &method, status, started.elapsed());
+        .record(route, method, status, started.elapsed());
     tracing::debug!(%method, route = crate::metrics::ROUTES[route], status, "request");
-    response
 }

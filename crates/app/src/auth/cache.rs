@@ -32,6 +32,8 @@ struct Entry {
 #[derive(Default)]
 pub struct SessionCache {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// When stale entries were last swept.
+    swept_at: Mutex<Timestamp>,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -58,7 +60,12 @@ impl SessionCache {
     pub fn put(&self, token_hash: [u8; 32], session: SessionInfo, user: User, now: Timestamp) {
         let mut entries = self.lock();
         if entries.len() >= SWEEP_AT {
-            entries.retain(|_, e| now < e.confirmed_at.saturating_add(TRUST));
+            // At most one sweep per trust period, however many misses come.
+            let mut swept_at = self.swept_at.lock().unwrap_or_else(|p| p.into_inner());
+            if now >= swept_at.saturating_add(TRUST) || now < *swept_at {
+                entries.retain(|_, e| now < e.confirmed_at.saturating_add(TRUST));
+                *swept_at = now;
+            }
         }
         entries.insert(
             token_hash,

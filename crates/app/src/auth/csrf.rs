@@ -13,7 +13,7 @@ use crate::extract::is_form;
 /// The 403 for a forged request, or `None` when the request may go on. Called for every
 /// request by the observing middleware (`observe.rs`).
 pub fn check(req: &Request) -> Option<ApiError> {
-    (needs_check(req) && is_cross_site(req.headers()))
+    (needs_check(req) && is_cross_site(req.headers(), req.uri().authority().map(|a| a.as_str())))
         .then(|| ApiError::forbidden("cross-site request refused"))
 }
 
@@ -28,15 +28,20 @@ fn needs_check(req: &Request) -> bool {
             || req.uri().path() == "/login")
 }
 
-/// Whether a browser says the request came from another site.
-pub fn is_cross_site(headers: &HeaderMap) -> bool {
+/// Whether a browser says the request came from another site. `authority` is the request
+/// URI's (HTTP/2 sends `:authority` rather than `Host`).
+pub fn is_cross_site(headers: &HeaderMap, authority: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.to_str(), Ok("same-origin") | Ok("none"));
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(host) = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(authority)
+    else {
         return true;
     };
     let origin_host = origin
@@ -51,6 +56,10 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    fn cross(h: HeaderMap) -> bool {
+        is_cross_site(&h, None)
+    }
+
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -61,31 +70,32 @@ mod tests {
 
     #[test]
     fn fetch_metadata_decides_first() {
-        assert!(!is_cross_site(&headers(&[(
-            "sec-fetch-site",
-            "same-origin"
-        )])));
-        assert!(!is_cross_site(&headers(&[("sec-fetch-site", "none")])));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(is_cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+        assert!(!cross(headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(!cross(headers(&[("sec-fetch-site", "none")])));
+        assert!(cross(headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross(headers(&[("sec-fetch-site", "same-site")])));
+    }
+
+    #[test]
+    fn over_http2_the_authority_stands_for_host() {
+        let h = headers(&[("origin", "https://a.test")]);
+        assert!(!is_cross_site(&h, Some("a.test")));
+        assert!(is_cross_site(&h, Some("b.test")));
     }
 
     #[test]
     fn else_origin_must_match_host() {
-        assert!(!is_cross_site(&headers(&[
+        assert!(!cross(headers(&[
             ("origin", "http://a.test:8080"),
             ("host", "a.test:8080")
         ])));
-        assert!(is_cross_site(&headers(&[
+        assert!(cross(headers(&[
             ("origin", "https://evil.test"),
             ("host", "a.test:8080")
         ])));
-        assert!(is_cross_site(&headers(&[
-            ("origin", "null"),
-            ("host", "a.test")
-        ])));
+        assert!(cross(headers(&[("origin", "null"), ("host", "a.test")])));
         assert!(
-            !is_cross_site(&headers(&[("host", "a.test")])),
+            !cross(headers(&[("host", "a.test")])),
             "no browser, no forgery"
         );
     }

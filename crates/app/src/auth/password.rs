@@ -2,9 +2,11 @@
 //! p = 1), stored as PHC strings.
 //!
 //! Hashing is deliberately slow and memory-hungry, so it runs on tokio's blocking pool, never
-//! on the async workers, and a semaphore caps how many run at once: a burst of logins queues
-//! here instead of stalling other requests or taking 19 MiB times the burst.
+//! on the async workers, and a semaphore caps how many run at once (one per core): a burst of
+//! logins queues here, boundedly, instead of stalling other requests or taking 19 MiB times
+//! the burst.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -19,6 +21,8 @@ use crate::error::ApiError;
 pub struct Passwords {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Requests waiting for a permit.
+    waiting: Arc<AtomicUsize>,
     /// A hash of no one's password, verified when the user does not exist, so that a wrong
     /// name and a wrong password take about the same time.
     decoy: Arc<str>,
@@ -38,7 +42,8 @@ impl Passwords {
         let decoy = hash_with(&params, "decoy password, never anyone's")?;
         Ok(Passwords {
             params,
-            permits: Arc::new(Semaphore::new(parallel.max(1) * 2)),
+            permits: Arc::new(Semaphore::new(parallel.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
             decoy: decoy.into(),
         })
     }
@@ -68,14 +73,63 @@ impl Passwords {
         Ok(real && ok)
     }
 
+    /// Runs `work` on the blocking pool once a permit is free. The permit moves into the job,
+    /// so a request abandoned mid-hash (timeout, reset) still holds its slot until the hash
+    /// ends: the cap bounds the hashes really running. Past `MAX_WAITING` queued, the answer
+    /// is 503 at once rather than a longer queue.
     async fn off_thread<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let waiting = WaitingGuard::enter(&self.waiting);
+                if waiting.count > MAX_WAITING {
+                    return Err(ApiError {
+                        retry_after: Some(1),
+                        ..ApiError::new(
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "too many sign-ins at once; try again shortly",
+                        )
+                    });
+                }
+                self.permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(ApiError::internal)?
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
+}
+
+/// Hash requests that may wait for a permit before more are refused with 503.
+const MAX_WAITING: usize = 256;
+
+/// Counts a request among the waiting while it lives.
+struct WaitingGuard<'a> {
+    waiting: &'a AtomicUsize,
+    count: usize,
+}
+
+impl<'a> WaitingGuard<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> Self {
+        let count = waiting.fetch_add(1, Ordering::Relaxed) + 1;
+        WaitingGuard { waiting, count }
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -1,11 +1,82 @@
 //! Login throttling, shared by every server on one database (the failures live in the store).
 //! The policy is described on [`ThrottlePolicy`](crate::ThrottlePolicy).
+//!
+//! Attempts still being checked count too: a failure is recorded only after the password hash,
+//! so without this, many concurrent guesses would all see the same count and pass.
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::App;
+
+/// The client's address, as the server saw it (unspecified when the server does not say).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<switchboard_http::PeerAddr>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip()),
+        ))
+    }
+}
+
+/// Attempts under way, per key, in this process.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    counts: Mutex<HashMap<String, u32>>,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Holds an attempt's place among those under way until dropped.
+pub struct Admitted<'a> {
+    in_flight: &'a InFlight,
+    keys: [String; 2],
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock();
+        for key in &self.keys {
+            if let Some(n) = counts.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// The address as the throttle counts it: IPv4 whole; IPv6 by its /64, the block one
+/// subscriber gets, so rotating addresses within it gains nothing.
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
 
 /// The throttle's keys for one login attempt.
 pub struct Attempt {
@@ -18,6 +89,7 @@ impl Attempt {
     /// An attempt to sign in as `username` from `ip`.
     pub fn new(username: &str, ip: IpAddr) -> Self {
         let user = username.to_lowercase();
+        let ip = address_key(ip);
         Attempt {
             address: format!("ip:{ip}"),
             pair: format!("acct:{user}|ip:{ip}"),
@@ -26,17 +98,34 @@ impl Attempt {
     }
 
     /// Before checking the password: 429 when this address, or this account from this address,
-    /// has failed too often; otherwise how long to make the answer wait.
-    pub async fn admit(&self, app: &App) -> Result<Duration, ApiError> {
+    /// has failed too often (attempts under way count as failures); otherwise how long to make
+    /// the answer wait, and the attempt's place among those under way, to hold until the
+    /// outcome is recorded.
+    pub async fn admit<'a>(&self, app: &'a App) -> Result<(Duration, Admitted<'a>), ApiError> {
         let policy = app.config().throttle;
         let now = app.clock().now();
         let store = app.store();
-        for (key, limit) in [
+        let in_flight = app.login_attempts();
+        let mut under_way = [0u32; 2];
+        {
+            let mut counts = in_flight.lock();
+            for (i, key) in [&self.address, &self.pair].into_iter().enumerate() {
+                let n = counts.entry(key.clone()).or_insert(0);
+                under_way[i] = *n;
+                *n += 1;
+            }
+        }
+        let admitted = Admitted {
+            in_flight,
+            keys: [self.address.clone(), self.pair.clone()],
+        };
+        let limits = [
             (&self.address, policy.per_address),
             (&self.pair, policy.per_account),
-        ] {
+        ];
+        for ((key, limit), under_way) in limits.into_iter().zip(under_way) {
             let (failures, last) = store.login_failures(key, now, policy.window).await?;
-            if failures >= limit {
+            if failures + under_way >= limit {
                 let since_last =
                     last.map_or(0, |t| (now.as_millis() - t.as_millis()).max(0) as u64);
                 let retry_ms = (policy.window.as_millis() as u64).saturating_sub(since_last);
@@ -49,7 +138,7 @@ impl Attempt {
         let (failures, _) = store
             .login_failures(&self.account, now, policy.window)
             .await?;
-        Ok(slow_down(failures, policy.slow_after))
+        Ok((slow_down(failures, policy.slow_after), admitted))
     }
 
     /// The password was wrong (or the user unknown).
@@ -82,6 +171,23 @@ fn slow_down(failures: u32, slow_after: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_counts_by_its_64_block() {
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+        assert_eq!(
+            address_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
+            address_key("2001:db8:1:2:bbbb::9".parse().unwrap())
+        );
+        assert_eq!(
+            address_key("2001:db8:1:2::1".parse().unwrap()),
+            "2001:db8:1:2::/64"
+        );
+    }
 
     #[test]
     fn slows_down_gradually_and_caps() {

@@ -1,6 +1,6 @@
 //! The stateful API: sign in, sign out, the profile, changing the password.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 use switchboard_store::User;
 
 use crate::auth::session::{clear_cookie, hash_token, new_token, presented_token, set_cookie};
-use crate::auth::throttle::Attempt;
+use crate::auth::throttle::{Attempt, ClientIp};
 use crate::auth::{authenticate, Authenticated, Presented};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, JsonOrForm};
-use crate::routes::users::{check_password, user_json, Credentials};
+use crate::routes::users::{check_password, check_username, user_json, Credentials};
 use crate::{pages, App};
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -36,17 +36,9 @@ async fn new_session(app: &App, user: &User) -> Result<(String, HeaderValue), Ap
     Ok((token, cookie))
 }
 
-fn client_ip(req: &Request) -> IpAddr {
-    req.extensions()
-        .get::<switchboard_http::PeerAddr>()
-        .map(|p| p.0.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 /// `POST /login`, JSON or the sign-in form. A new session (and token) at every login. A wrong
 /// password and an unknown user get the same answer in about the same time.
-pub async fn login(State(app): State<App>, req: Request) -> Response {
-    let ip = client_ip(&req);
+pub async fn login(State(app): State<App>, ClientIp(ip): ClientIp, req: Request) -> Response {
     let body = match JsonOrForm::<Credentials>::from_request(req, &app).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
@@ -71,8 +63,12 @@ async fn sign_in(
     creds: Credentials,
     ip: IpAddr,
 ) -> Result<(User, String, HeaderValue), ApiError> {
+    // A name no one can have fails at once: nothing to look up, store or log.
+    if check_username(&creds.username).is_err() {
+        return Err(ApiError::unauthorized(BAD_CREDENTIALS));
+    }
     let attempt = Attempt::new(&creds.username, ip);
-    let delay = attempt.admit(app).await?;
+    let (delay, _admitted) = attempt.admit(app).await?;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -96,7 +92,7 @@ async fn sign_in(
         }
         _ => {
             attempt.failed(app).await?;
-            tracing::info!(user = %creds.username, %ip, "sign-in failed");
+            tracing::info!(user = %creds.username, %ip, "sign-in failed"); // a valid name: safe to log
             Err(ApiError::unauthorized(BAD_CREDENTIALS))
         }
     }
@@ -163,10 +159,18 @@ pub struct PasswordChange {
 /// this one included; the answer carries a fresh one.
 pub async fn change_password(
     State(app): State<App>,
+    ClientIp(ip): ClientIp,
     auth: Authenticated,
     JsonBody(change): JsonBody<PasswordChange>,
 ) -> Result<Response, ApiError> {
     check_password(&change.new_password)?;
+    // Checking the current password is a sign-in by another door: throttled the same way, so
+    // a stolen session cannot be used to guess the password.
+    let attempt = Attempt::new(&auth.user.username, ip);
+    let (delay, _admitted) = attempt.admit(&app).await?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let stored = app
         .store()
         .credentials(&auth.user.username)
@@ -177,8 +181,10 @@ pub async fn change_password(
         .verify(change.current_password, stored)
         .await?
     {
+        attempt.failed(&app).await?;
         return Err(ApiError::unauthorized("current password is wrong"));
     }
+    attempt.succeeded(&app).await?;
     let hash = app.passwords().hash(change.new_password).await?;
     app.store().set_password(auth.user.id, &hash).await?;
     app.sessions().remove_user(auth.user.id);

@@ -2,7 +2,7 @@
 
 use axum::extract::RawQuery;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Number, Value};
 
@@ -10,9 +10,25 @@ use crate::error::ApiError;
 use crate::extract::JsonBody;
 
 /// `GET /add?a=5&b=3` answers `8`, as text.
-pub async fn add(RawQuery(query): RawQuery) -> Result<impl IntoResponse, ApiError> {
+pub async fn add(RawQuery(query): RawQuery) -> Response {
+    answer_add(query.as_deref())
+}
+
+/// The answer to `/add` with this query string.
+pub fn answer_add(query: Option<&str>) -> Response {
+    match sum_query(query) {
+        Ok(sum) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            sum.to_string(),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn sum_query(query: Option<&str>) -> Result<i64, ApiError> {
     let (mut a, mut b) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*key {
             "a" => a = Some(value),
             "b" => b = Some(value),
@@ -21,13 +37,8 @@ pub async fn add(RawQuery(query): RawQuery) -> Result<impl IntoResponse, ApiErro
     }
     let a = integer("a", a.as_deref())?;
     let b = integer("b", b.as_deref())?;
-    let sum = a
-        .checked_add(b)
-        .ok_or_else(|| ApiError::bad_request("a + b overflows a 64-bit integer"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        sum.to_string(),
-    ))
+    a.checked_add(b)
+        .ok_or_else(|| ApiError::bad_request("a + b overflows a 64-bit integer"))
 }
 
 fn integer(name: &str, value: Option<&str>) -> Result<i64, ApiError> {

@@ -43,10 +43,10 @@ pub fn router(app: App) -> Router {
             "/api/openapi.json",
             get(move || async move { openapi.clone() }),
         )
+        .merge(site)
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
         })
-        .merge(site)
         .layer(DefaultBodyLimit::max(app.config().body_limit))
         .layer(from_fn_with_state(app.clone(), observe::observe))
         .with_state(app)

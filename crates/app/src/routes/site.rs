@@ -139,11 +139,19 @@ pub async fn serve(
     headers: HeaderMap,
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+        return ApiError::not_found().into_response();
     }
     match app.site().find(uri.path()).await {
         Ok(asset) => respond(&asset, &headers),
         Err(e) => e.into_response(),
+    }
+}
+
+/// The embedded home page's answer, when the pages are the embedded ones.
+pub fn embedded_index(files: &SiteFiles, headers: &HeaderMap) -> Option<Response> {
+    match files {
+        SiteFiles::Embedded(assets) => assets.get("index.html").map(|a| respond(a, headers)),
+        SiteFiles::Dir(_) => None,
     }
 }
 

@@ -193,3 +193,89 @@ both_backends!(
     failed_logins_are_throttled_but_cannot_lock_out,
     repeated_failures_slow_down,
 );
+
+/// Concurrent guesses cannot slip past the limit while earlier ones are still being hashed.
+async fn concurrent_guesses_are_counted_while_under_way(backend: Backend) {
+    let app = start_with(backend, strict()).await;
+    let c = Client::new(&app);
+    c.register("ann", PASSWORD).await;
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.post_json(
+                    "/login",
+                    json!({ "username": "ann", "password": format!("guess number {i:02}") }),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut unauthorized = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            StatusCode::UNAUTHORIZED => unauthorized += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        unauthorized <= 3,
+        "{unauthorized} guesses were checked; the limit is 3"
+    );
+    app.running.stop().await.unwrap();
+}
+
+/// A name no one can have is refused at once, and nothing of it is stored or logged.
+async fn impossible_names_fail_without_a_trace(backend: Backend) {
+    let app = start_with(backend, strict()).await;
+    let c = Client::new(&app);
+    for name in [
+        "x\nINFO signed in user=admin",
+        &"n".repeat(100_000),
+        "ann\u{0}",
+    ] {
+        let a = c
+            .post_json("/login", json!({ "username": name, "password": PASSWORD }))
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.error(), "invalid username or password");
+    }
+    let store = app.app.store();
+    let (failures, _) = store
+        .login_failures("ip:127.0.0.1", app.clock.now(), Duration::from_secs(900))
+        .await
+        .unwrap();
+    assert_eq!(failures, 0);
+    app.running.stop().await.unwrap();
+}
+
+/// Guessing the current password through a stolen session is throttled like signing in.
+async fn password_change_guesses_are_throttled(backend: Backend) {
+    let app = start_with(backend, strict()).await;
+    let mut thief = Client::new(&app);
+    thief.register("ann", PASSWORD).await;
+    thief.login("ann", PASSWORD).await;
+    for i in 0..3 {
+        let a = thief
+            .post_json("/api/profile/password", json!({ "current_password": format!("guess {i} guess guess"), "new_password": "the thief's new password" }))
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = thief
+        .post_json(
+            "/api/profile/password",
+            json!({ "current_password": PASSWORD, "new_password": "the thief's new password" }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.header("retry-after").is_some());
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(
+    concurrent_guesses_are_counted_while_under_way,
+    impossible_names_fail_without_a_trace,
+    password_change_guesses_are_throttled,
+);

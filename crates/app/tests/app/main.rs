@@ -82,8 +82,8 @@ pub async fn start_on(store: Store, dir: PathBuf, config: AppConfig) -> TestApp 
     let gauge = server.connections();
     app.set_connection_gauge(move || gauge.open());
     let shutdown = Shutdown::new();
-    let router = app.router();
-    let running = Running::spawn(addr, shutdown.clone(), server.serve(router, shutdown));
+    let service = app.service();
+    let running = Running::spawn(addr, shutdown.clone(), server.serve(service, shutdown));
     TestApp {
         base: format!("http://{addr}"),
         addr,

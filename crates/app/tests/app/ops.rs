@@ -90,6 +90,20 @@ async fn every_response_says_who_served_it(backend: Backend) {
     let wrong_method = c.send(Method::DELETE, "/add", &[], None).await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.error(), "method not allowed");
+    for path in ["/", "/index.html"] {
+        let a = c.send(Method::POST, path, &[], None).await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "POST {path}");
+        assert_eq!(a.error(), "method not allowed");
+    }
+    let nowhere = c.send(Method::POST, "/no/such/thing", &[], None).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    nowhere.error();
+    // What carries a user's data is never cached.
+    assert_eq!(
+        c.get("/api/profile").await.header("cache-control"),
+        Some("no-store")
+    );
+    assert_eq!(c.get("/add?a=1&b=1").await.header("cache-control"), None);
     app.running.stop().await.unwrap();
 }
 
