@@ -14,8 +14,8 @@
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
 //!   rejections speak it too.
 //! - `observe.rs`: the layer every response passes: `X-Served-By`, security headers, metrics.
-//! - [`AppService`] (`service.rs`): what a server runs; the router, with `GET /add` and the
-//!   embedded home page answered directly.
+//! - [`AppService`] (`service.rs`): what a server runs; the router, with the reads that need
+//!   no I/O (`GET /add`, the embedded home page, a cached session's profile) answered directly.
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and

@@ -1,7 +1,8 @@
 //! [`AppService`]: the application as the tower service a server runs.
 //!
-//! It is the router, except that the hottest stateless reads, `GET /add` and the embedded
-//! home page (when the client asks for no compression), are answered directly: the same
+//! It is the router, except that reads answerable without waiting for anything are answered
+//! directly: `GET /add`, the embedded home page (when the client asks for no compression),
+//! and `GET /api/profile` when the session cache vouches for the session. The same
 //! functions the router's handlers call, stamped and counted by the same `observe::finish`,
 //! without axum's dynamic dispatch and middleware boxing, which cost more than the answers
 //! themselves. Everything else, and every request that is not a plain GET, goes to the router.
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::metrics::route_index;
-use crate::routes::{calc, site};
+use crate::routes::{auth, calc, site};
 use crate::{observe, App};
 
 /// The application's service. Cloning is cheap.
@@ -46,6 +47,11 @@ impl AppService {
             "/add" => calc::answer_add(req.uri().query()),
             "/" | "/index.html" if !req.headers().contains_key(header::ACCEPT_ENCODING) => {
                 site::embedded_index(self.app.site(), req.headers())?
+            }
+            // Signed in with a session the cache vouches for: no database round trip.
+            "/api/profile" => {
+                let auth = crate::auth::session::cached(&self.app, req.headers())?;
+                auth::profile_answer(&self.app, &auth)
             }
             _ => return None,
         };

@@ -282,6 +282,10 @@ where
 {
     let mut conn = pin!(conn);
     let mut timer = pin!(tokio::time::sleep_until(activity.accepted()));
+    // Made once: the loop turns for every request, and each new `wait()` future registers a
+    // waiter under a lock (and unregisters it when dropped).
+    let mut shutdown = pin!(shared.shutdown.wait());
+    let mut cut = pin!(shared.cut.wait());
     let mut armed = true;
     let mut draining = false;
     let mut closing: Option<&'static str> = None;
@@ -295,7 +299,7 @@ where
             }
             () = &mut timer, if armed => true,
             () = activity.head_started(), if watch_heads => true,
-            () = shared.shutdown.wait(), if !draining => {
+            () = &mut shutdown, if !draining => {
                 draining = true;
                 if closing.is_none() {
                     graceful(conn.as_mut());
@@ -303,7 +307,7 @@ where
                 }
                 false
             }
-            () = shared.cut.wait(), if draining => return Ending::because("cut at end of grace"),
+            () = &mut cut, if draining => return Ending::because("cut at end of grace"),
         };
         if !check {
             continue;

@@ -1,7 +1,7 @@
 //! What each request carries in from the transport, and the wrapper that puts it there.
 
 use std::convert::Infallible;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -50,8 +50,6 @@ pub(crate) struct ConnService<S> {
     pub(crate) activity: Arc<Activity>,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
@@ -62,21 +60,77 @@ where
 {
     type Response = Response<ResponseBody<B>>;
     type Error = Infallible;
-    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+    type Future = ConnFuture<S, B>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         req.extensions_mut().insert(PeerAddr(self.peer));
         req.extensions_mut().insert(self.scheme);
-        let guard = self.activity.request_started();
-        let mut inner = self.inner.clone();
-        Box::pin(async move {
-            poll_fn(|cx| inner.poll_ready(cx)).await?;
-            let response = inner.call(req).await?;
-            Ok(response.map(|body| ResponseBody {
-                inner: body,
-                _guard: guard,
-            }))
-        })
+        ConnFuture {
+            guard: Some(self.activity.request_started()),
+            state: State::Ready {
+                service: self.inner.clone(),
+                req: Some(req),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request on its way through the caller's service: waits for the service to be ready,
+    /// calls it, and wraps the response's body so the request stays counted in flight until
+    /// the body is done. A concrete future rather than a boxed one: it runs for every request.
+    pub(crate) struct ConnFuture<S, B>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    {
+        guard: Option<RequestGuard>,
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    {
+        Ready { service: S, req: Option<Request<Incoming>> },
+        Called { #[pin] future: S::Future },
+    }
+}
+
+impl<S, B> Future for ConnFuture<S, B>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+{
+    type Output = Result<Response<ResponseBody<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Ready { service, req } => {
+                    if let Err(never) = std::task::ready!(service.poll_ready(cx)) {
+                        match never {}
+                    }
+                    let Some(req) = req.take() else {
+                        // Unreachable: the request leaves this state exactly once.
+                        return Poll::Pending;
+                    };
+                    let future = service.call(req);
+                    this.state.set(State::Called { future });
+                }
+                StateProj::Called { future } => {
+                    let Ok(response) = std::task::ready!(future.poll(cx));
+                    let guard = this.guard.take();
+                    return Poll::Ready(Ok(response.map(|body| ResponseBody {
+                        inner: body,
+                        _guard: guard,
+                    })));
+                }
+            }
+        }
     }
 }
 
@@ -85,7 +139,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
-        _guard: RequestGuard,
+        _guard: Option<RequestGuard>,
     }
 }
 

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use switchboard_store::User;
 
 use crate::auth::session::{clear_cookie, hash_token, new_token, presented_token, set_cookie};
@@ -14,7 +14,7 @@ use crate::auth::throttle::{Attempt, ClientIp};
 use crate::auth::{authenticate, Authenticated, Presented};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, JsonOrForm};
-use crate::routes::users::{check_password, check_username, user_json, Credentials};
+use crate::routes::users::{check_password, check_username, user_json, Credentials, UserView};
 use crate::{pages, App};
 
 const BAD_CREDENTIALS: &str = "invalid username or password";
@@ -121,20 +121,35 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-fn profile_json(app: &App, auth: &Authenticated) -> Value {
-    json!({
-        "user": user_json(&auth.user),
-        "session": {
-            "created_at": auth.session.created_at.to_rfc3339(),
-            "expires_at": auth.session.expires_at.to_rfc3339(),
+#[derive(Serialize)]
+struct ProfileView<'a> {
+    user: UserView<'a>,
+    session: SessionView,
+    served_by: &'a str,
+}
+
+#[derive(Serialize)]
+struct SessionView {
+    created_at: String,
+    expires_at: String,
+}
+
+/// The answer to `GET /api/profile` for a signed-in request.
+pub fn profile_answer(app: &App, auth: &Authenticated) -> Response {
+    let view = ProfileView {
+        user: UserView::of(&auth.user),
+        session: SessionView {
+            created_at: auth.session.created_at.to_rfc3339(),
+            expires_at: auth.session.expires_at.to_rfc3339(),
         },
-        "served_by": app.config().name,
-    })
+        served_by: &app.config().name,
+    };
+    axum::Json(view).into_response()
 }
 
 /// `GET /api/profile`: the signed-in user.
-pub async fn profile_api(State(app): State<App>, auth: Authenticated) -> axum::Json<Value> {
-    axum::Json(profile_json(&app, &auth))
+pub async fn profile_api(State(app): State<App>, auth: Authenticated) -> Response {
+    profile_answer(&app, &auth)
 }
 
 /// `GET /profile`: the signed-in user's page; without a session, the sign-in page.

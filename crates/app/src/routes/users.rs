@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use switchboard_store::{Role, User};
 
@@ -14,13 +14,29 @@ use crate::routes::auth::start_session;
 use crate::{pages, App};
 
 /// A user as the API shows it: never the password hash.
+#[derive(Serialize)]
+pub struct UserView<'a> {
+    id: i64,
+    username: &'a str,
+    role: &'static str,
+    created_at: String,
+}
+
+impl<'a> UserView<'a> {
+    /// The view of `user`.
+    pub fn of(user: &'a User) -> Self {
+        UserView {
+            id: user.id,
+            username: &user.username,
+            role: user.role.as_str(),
+            created_at: user.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A user as JSON.
 pub fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "role": user.role.as_str(),
-        "created_at": user.created_at.to_rfc3339(),
-    })
+    serde_json::to_value(UserView::of(user)).unwrap_or(Value::Null)
 }
 
 /// Username and password, as registration and login take them.
