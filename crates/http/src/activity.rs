@@ -24,6 +24,9 @@ pub(crate) struct Activity {
     accepted: Instant,
     /// Requests whose response has not yet been sent (or dropped).
     in_flight: AtomicUsize,
+    /// Of those, the ones whose response has started (the service answered; the body is
+    /// being sent).
+    responding: AtomicUsize,
     /// Whether any request has reached the service.
     served_any: AtomicBool,
     /// When the last response finished.
@@ -32,6 +35,10 @@ pub(crate) struct Activity {
     head_since: AtomicU64,
     /// Woken when `head_since` is set, so the connection task can arm the header timer.
     head_started: Notify,
+    /// Counts reads and writes that moved bytes, either way.
+    progress: AtomicU64,
+    /// `progress` when a timer last looked at a connection with a request in flight.
+    progress_seen: AtomicU64,
 }
 
 /// What a connection's timers say now.
@@ -43,6 +50,9 @@ pub(crate) enum Verdict {
     Idle,
     /// Request headers took longer than `header_read_timeout`: drop the connection.
     HeaderTimeout,
+    /// A request in flight and not a byte moved either way for `idle_timeout` (a client that
+    /// does not read its response, an HTTP/2 window held at zero): drop the connection.
+    Stalled,
 }
 
 impl Activity {
@@ -50,10 +60,13 @@ impl Activity {
         Arc::new(Activity {
             accepted,
             in_flight: AtomicUsize::new(0),
+            responding: AtomicUsize::new(0),
             served_any: AtomicBool::new(false),
             quiet_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
             head_started: Notify::new(),
+            progress: AtomicU64::new(0),
+            progress_seen: AtomicU64::new(NONE),
         })
     }
 
@@ -82,7 +95,13 @@ impl Activity {
         }
         RequestGuard {
             activity: self.clone(),
+            responding: false,
         }
+    }
+
+    /// Bytes moved, either way.
+    pub(crate) fn moved(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
     }
 
     /// HTTP/1: bytes arrived. With nothing in flight, they start the next request's head.
@@ -104,14 +123,31 @@ impl Activity {
     pub(crate) fn verdict(&self, now: Instant, limits: &Limits) -> Verdict {
         let header = limits.header_timeout();
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            // Nothing to enforce while a request runs; look again an idle period later.
-            return Verdict::Wait(limits.idle().map(|idle| now + idle));
+            // A request runs. The service may take its time (the application bounds that), but
+            // once a response is being sent, bytes must move: look again an idle period later,
+            // and if by then nothing moved either way since this look, the connection is
+            // stalled. Only timers look while a request is in flight, and each re-arms an
+            // idle period ahead, so two looks seeing the same count are an idle period apart.
+            let Some(idle) = limits.idle() else {
+                return Verdict::Wait(None);
+            };
+            let progress = self.progress.load(Ordering::Relaxed);
+            let seen = self.progress_seen.swap(progress, Ordering::Relaxed);
+            if seen == progress && self.responding.load(Ordering::Acquire) > 0 {
+                return Verdict::Stalled;
+            }
+            return Verdict::Wait(Some(now + idle));
         }
+        // Never wait longer than an idle period: a request that arrives meanwhile is looked
+        // at (for progress, above) within one.
         let expired = |deadline: Instant, verdict: Verdict| {
             if now >= deadline {
                 verdict
             } else {
-                Verdict::Wait(Some(deadline))
+                Verdict::Wait(Some(match limits.idle() {
+                    Some(idle) => deadline.min(now + idle),
+                    None => deadline,
+                }))
             }
         };
         if let Some(limit) = header {
@@ -137,6 +173,17 @@ impl Activity {
 #[derive(Debug)]
 pub(crate) struct RequestGuard {
     activity: Arc<Activity>,
+    responding: bool,
+}
+
+impl RequestGuard {
+    /// The service answered: the response is being sent from now on.
+    pub(crate) fn responding(&mut self) {
+        if !self.responding {
+            self.responding = true;
+            self.activity.responding.fetch_add(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Drop for RequestGuard {
@@ -145,6 +192,9 @@ impl Drop for RequestGuard {
         // sees this response's end.
         let now = self.activity.now_ms();
         self.activity.quiet_since.store(now, Ordering::Relaxed);
+        if self.responding {
+            self.activity.responding.fetch_sub(1, Ordering::AcqRel);
+        }
         self.activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -91,6 +91,9 @@ impl Ending {
 }
 
 const HEADER_TIMEOUT: &str = "header read timeout";
+/// Why a connection that moved no bytes for an idle period while it had a response to send was
+/// dropped.
+const STALLED: &str = "stalled: no progress while sending";
 
 /// The HTTP/2 connection preface, which a client speaking h2c sends first.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -225,8 +228,8 @@ where
     };
     // Only HTTP/1 times each request's headers from its first byte; on HTTP/2 bytes arrive
     // between requests for other reasons (window updates, pings).
-    let watch = (protocol == Protocol::Http1).then(|| activity.clone());
-    let io = TokioIo::new(ConnIo::new(io, prefix, watch));
+    let heads = protocol == Protocol::Http1;
+    let io = TokioIo::new(ConnIo::new(io, prefix, activity.clone(), heads));
     let service = ConnService {
         inner: service,
         peer,
@@ -318,14 +321,25 @@ where
                 armed = true;
             }
             Verdict::Wait(None) => armed = false,
-            Verdict::Idle => {
-                armed = false;
-                if closing.is_none() {
+            Verdict::Idle => match closing {
+                None => {
                     graceful(conn.as_mut());
                     closing = Some("idle timeout");
+                    // A graceful close waits for the response being written; one a client
+                    // never reads would wait forever. Give it one more idle period.
+                    match shared.limits.idle() {
+                        Some(idle) => {
+                            timer.as_mut().reset(Instant::now() + idle);
+                            armed = true;
+                        }
+                        None => armed = false,
+                    }
                 }
-            }
+                Some("idle timeout") => return Ending::because(STALLED),
+                Some(_) => armed = false,
+            },
             Verdict::HeaderTimeout => return Ending::because(HEADER_TIMEOUT),
+            Verdict::Stalled => return Ending::because(STALLED),
         }
     }
 }

@@ -10,19 +10,26 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::activity::Activity;
 
-/// A stream that first replays the bytes protocol detection read (`prefix`), and on HTTP/1
-/// tells [`Activity`] when bytes arrive, so the header timer can start at a request's first
-/// byte.
+/// A stream that first replays the bytes protocol detection read (`prefix`), counts every
+/// byte moved either way as progress for [`Activity`] (so a stalled response can be told from
+/// a slow one), and on HTTP/1 (`heads`) tells it when bytes arrive, so the header timer can
+/// start at a request's first byte.
 #[derive(Debug)]
 pub(crate) struct ConnIo<T> {
     io: T,
     prefix: Bytes,
-    watch: Option<Arc<Activity>>,
+    activity: Arc<Activity>,
+    heads: bool,
 }
 
 impl<T> ConnIo<T> {
-    pub(crate) fn new(io: T, prefix: Bytes, watch: Option<Arc<Activity>>) -> Self {
-        ConnIo { io, prefix, watch }
+    pub(crate) fn new(io: T, prefix: Bytes, activity: Arc<Activity>, heads: bool) -> Self {
+        ConnIo {
+            io,
+            prefix,
+            activity,
+            heads,
+        }
     }
 }
 
@@ -41,9 +48,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
         }
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(activity)) = (&result, &this.watch) {
+        if let Poll::Ready(Ok(())) = &result {
             if buf.filled().len() > before {
-                activity.bytes_read();
+                this.activity.moved();
+                if this.heads {
+                    this.activity.bytes_read();
+                }
             }
         }
         result
@@ -56,7 +66,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ConnIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.activity.moved();
+            }
+        }
+        result
     }
 
     fn poll_write_vectored(
@@ -64,7 +80,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ConnIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &result {
+            if *n > 0 {
+                self.activity.moved();
+            }
+        }
+        result
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -123,7 +123,10 @@ where
                 }
                 StateProj::Called { future } => {
                     let Ok(response) = std::task::ready!(future.poll(cx));
-                    let guard = this.guard.take();
+                    let mut guard = this.guard.take();
+                    if let Some(guard) = guard.as_mut() {
+                        guard.responding();
+                    }
                     return Poll::Ready(Ok(response.map(|body| ResponseBody {
                         inner: body,
                         _guard: guard,

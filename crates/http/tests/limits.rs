@@ -136,3 +136,36 @@ async fn past_max_connections_a_new_connection_is_closed_at_once() {
 
     server.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_response_is_let_go() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(10),
+        ..quick_limits()
+    };
+    let server = start(None, limits);
+
+    // A handler slower than the idle period moves no bytes, yet is not cut: its time is the
+    // application's to bound.
+    let mut patient = connect(server.addr()).await;
+    assert_eq!(raw_get(&mut patient, "/slow/800").await.status, 200);
+
+    // A client that asks for more than the socket buffers hold and never reads: nothing moves,
+    // and after an idle period of that the server lets the connection go.
+    let mut lazy = connect(server.addr()).await;
+    lazy.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    wait_for_open(&server.gauge, 2).await;
+    drop(patient);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.gauge.open() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled connection is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(lazy);
+    server.running.stop().await.unwrap();
+}

@@ -23,10 +23,11 @@ use tokio::time::{timeout, Instant};
 pub const STEP: Duration = Duration::from_secs(5);
 
 /// The test app: `/` says hello, `/whoami` reports what the transport told it, `/slow/{ms}`
-/// signals `started` and then sleeps.
+/// signals `started` and then sleeps, `/big` answers 64 MiB (more than socket buffers hold).
 pub fn app(started: Arc<Notify>) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))
+        .route("/big", get(|| async { vec![0u8; 64 << 20] }))
         .route(
             "/whoami",
             get(
