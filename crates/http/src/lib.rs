@@ -37,7 +37,10 @@
 //!    and headers included) within `header_read_timeout` of the accept; on HTTP/1, a later
 //!    request's headers must be complete within `header_read_timeout` of its first byte;
 //!    with no request in flight for `idle_timeout` since the last response ended (and no
-//!    HTTP/1 request begun), the connection is shut down gracefully.
+//!    HTTP/1 request begun), the connection is shut down gracefully. A response being sent
+//!    must make progress: when no byte moves either way for an idle period while one is (a
+//!    client that never reads, an HTTP/2 window held at zero), or a graceful close has not
+//!    finished an idle period after it was asked for, the connection is dropped.
 //! 5. On shutdown the listener closes at once; every connection is asked to shut down
 //!    gracefully (HTTP/1 closes when idle or after the response in progress; HTTP/2 sends
 //!    GOAWAY and finishes its open streams); after `grace`, whatever is left is dropped.
