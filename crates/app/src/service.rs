@@ -2,7 +2,8 @@
 //!
 //! It is the router, except that reads answerable without waiting for anything are answered
 //! directly: `GET /add`, the embedded home page (when the client asks for no compression),
-//! and `GET /api/profile` when the session cache vouches for the session. The same
+//! and `GET /api/profile` when the session cache vouches for the session; and `POST
+//! /api/process` after reading its body, with the same checks the router would apply. The same
 //! functions the router's handlers call, stamped and counted by the same `observe::finish`,
 //! without axum's dynamic dispatch and middleware boxing, which cost more than the answers
 //! themselves. Everything else, and every request that is not a plain GET, goes to the router.
@@ -14,8 +15,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
+use axum::extract::FromRequest;
 use axum::http::{header, Method, Request};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::time::Instant;
 use tower_service::Service;
@@ -80,17 +82,53 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        match self.direct(&req) {
-            Some(response) => AppFuture::Ready(Some(response)),
-            None => AppFuture::Routed(self.router.call(req.map(Body::new))),
+        if let Some(response) = self.direct(&req) {
+            return AppFuture::Ready(Some(response));
         }
+        let path = req.uri().path();
+        if req.method() == Method::POST && (path == "/api/process" || path == "/process") {
+            return AppFuture::Direct(Box::pin(process(self.app.clone(), req.map(Body::new))));
+        }
+        AppFuture::Routed(self.router.call(req.map(Body::new)))
     }
+}
+
+/// `POST /process` and `/api/process` without the router: the same CSRF check, body limit,
+/// request timeout, extractor and handler, stamped and counted the same way.
+async fn process(app: App, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let route = route_index(req.uri().path());
+    let mut response = match crate::auth::csrf::check(&req) {
+        Some(refused) => refused.into_response(),
+        None => {
+            let limit = app.config().body_limit;
+            let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
+            let answer = async {
+                match crate::extract::JsonBody::from_request(req, &()).await {
+                    Ok(body) => calc::process(body).await.into_response(),
+                    Err(e) => e.into_response(),
+                }
+            };
+            match tokio::time::timeout(app.config().request_timeout, answer).await {
+                Ok(response) => response,
+                Err(_) => crate::ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "request timed out",
+                )
+                .into_response(),
+            }
+        }
+    };
+    observe::finish(&app, route, &Method::POST, started, &mut response);
+    response
 }
 
 /// The future of [`AppService::call`].
 pub enum AppFuture {
     /// Answered already.
     Ready(Option<Response>),
+    /// Answered without the router, after reading the body.
+    Direct(Pin<Box<dyn Future<Output = Response> + Send>>),
     /// Going through the router.
     Routed(axum::routing::future::RouteFuture<Infallible>),
 }
@@ -101,6 +139,7 @@ impl Future for AppFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             AppFuture::Ready(response) => Poll::Ready(Ok(response.take().unwrap_or_default())),
+            AppFuture::Direct(future) => future.as_mut().poll(cx).map(Ok),
             AppFuture::Routed(future) => Pin::new(future).poll(cx),
         }
     }
