@@ -50,6 +50,8 @@ pub struct ThrottlePolicy {
     pub per_account: u32,
     /// Failures from one address after which its logins get 429.
     pub per_address: u32,
+    /// Registrations from one address in the window after which more get 429.
+    pub registrations_per_address: u32,
 }
 
 impl Default for ThrottlePolicy {
@@ -59,6 +61,7 @@ impl Default for ThrottlePolicy {
             slow_after: 3,
             per_account: 10,
             per_address: 30,
+            registrations_per_address: 60,
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn document() -> Value {
                         "303": { "description": "Form: signed in, redirected to /profile" },
                         "409": error_response("Username is taken"),
                         "415": error_response("Neither JSON nor a form"),
-                        "422": error_response("A rule is broken; the message says which")
+                        "422": error_response("A rule is broken; the message says which"),
+                        "429": error_response("Too many sign-ups from this address; see Retry-After")
                     }
                 },
                 "get": {

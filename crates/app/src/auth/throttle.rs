@@ -78,6 +78,27 @@ fn address_key(ip: IpAddr) -> String {
     }
 }
 
+/// Registrations count per address over the same sliding window as failed logins (the store's
+/// counter), so no one address can fill the users table or the hashing queue.
+pub async fn admit_registration(app: &App, ip: IpAddr) -> Result<String, ApiError> {
+    let policy = app.config().throttle;
+    let key = format!("register:{}", address_key(ip));
+    let now = app.clock().now();
+    let (count, last) = app.store().login_failures(&key, now, policy.window).await?;
+    if count >= policy.registrations_per_address {
+        let since_last = last.map_or(0, |t| (now.as_millis() - t.as_millis()).max(0) as u64);
+        let retry_ms = (policy.window.as_millis() as u64).saturating_sub(since_last);
+        return Err(ApiError::too_many_requests(
+            "too many sign-ups from this address; try again later",
+            retry_ms.div_ceil(1000),
+        ));
+    }
+    app.store()
+        .record_login_failure(&key, now, policy.window)
+        .await?;
+    Ok(key)
+}
+
 /// The throttle's keys for one login attempt.
 pub struct Attempt {
     address: String,

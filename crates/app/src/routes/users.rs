@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use switchboard_store::{Role, User};
 
+use crate::auth::throttle::{admit_registration, ClientIp};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::JsonOrForm;
@@ -87,12 +88,17 @@ pub fn check_password(password: &str) -> Result<(), ApiError> {
 
 /// `POST /api/users`: registers a user. JSON answers 201 with the user; the sign-up form signs
 /// the new user in and goes to the profile page.
-pub async fn register(State(app): State<App>, body: JsonOrForm<Credentials>) -> Response {
+pub async fn register(
+    State(app): State<App>,
+    ClientIp(ip): ClientIp,
+    body: JsonOrForm<Credentials>,
+) -> Response {
     let form = body.is_form();
     let creds = body.into_inner();
     let result = async {
         check_username(&creds.username)?;
         check_password(&creds.password)?;
+        admit_registration(&app, ip).await?;
         let hash = app.passwords().hash(creds.password).await?;
         let user = app
             .store()

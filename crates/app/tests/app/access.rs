@@ -105,6 +105,7 @@ fn strict() -> AppConfig {
             slow_after: 1000,
             per_account: 3,
             per_address: 5,
+            registrations_per_address: 60,
         },
         ..test_config()
     }
@@ -279,3 +280,36 @@ both_backends!(
     impossible_names_fail_without_a_trace,
     password_change_guesses_are_throttled,
 );
+
+/// One address cannot fill the users table: past the limit, sign-ups get 429; others still can.
+async fn sign_ups_are_limited_per_address(backend: Backend) {
+    let app = start_with(
+        backend,
+        AppConfig {
+            throttle: ThrottlePolicy {
+                registrations_per_address: 3,
+                ..strict().throttle
+            },
+            ..test_config()
+        },
+    )
+    .await;
+    let flooder = Client::new(&app);
+    for i in 0..3 {
+        flooder.register(&format!("bot{i}"), PASSWORD).await;
+    }
+    let a = flooder
+        .post_json(
+            "/api/users",
+            json!({ "username": "bot3", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.header("retry-after").is_some());
+    Client::from_address(&app, "127.0.0.4".parse().unwrap())
+        .register("human", PASSWORD)
+        .await;
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(sign_ups_are_limited_per_address);
