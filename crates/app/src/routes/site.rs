@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -20,13 +20,39 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::{App, Site};
 
+/// Files larger than this are streamed from disk rather than read whole.
+const STREAM_OVER: u64 = 1024 * 1024;
+
 /// One file ready to send.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Asset {
-    body: Bytes,
+    content: Content,
     content_type: HeaderValue,
     etag: HeaderValue,
     last_modified: SystemTime,
+}
+
+#[derive(Debug)]
+enum Content {
+    /// In memory (embedded pages, small files).
+    Memory(Bytes),
+    /// An open file of this length, streamed.
+    File(tokio::fs::File, u64),
+}
+
+impl Asset {
+    /// Another handle on an in-memory asset (cheap: the bytes are shared).
+    fn share(&self) -> Option<Asset> {
+        match &self.content {
+            Content::Memory(bytes) => Some(Asset {
+                content: Content::Memory(bytes.clone()),
+                content_type: self.content_type.clone(),
+                etag: self.etag.clone(),
+                last_modified: self.last_modified,
+            }),
+            Content::File(..) => None,
+        }
+    }
 }
 
 /// The site's files.
@@ -57,7 +83,7 @@ impl SiteFiles {
                         let digest = Sha256::digest(body);
                         let tag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
                         let asset = Asset {
-                            body: Bytes::from_static(body),
+                            content: Content::Memory(Bytes::from_static(body)),
                             content_type: content_type(Path::new(name)),
                             etag: HeaderValue::from_str(&format!("\"{tag}\""))
                                 .unwrap_or(HeaderValue::from_static("\"0\"")),
@@ -89,7 +115,10 @@ impl SiteFiles {
                 } else {
                     relative.to_str().unwrap_or("")
                 };
-                assets.get(key).cloned().ok_or_else(ApiError::not_found)
+                assets
+                    .get(key)
+                    .and_then(Asset::share)
+                    .ok_or_else(ApiError::not_found)
             }
             SiteFiles::Dir(root) => read_file(root, &relative).await,
         }
@@ -114,17 +143,26 @@ async fn read_file(root: &Path, relative: &Path) -> Result<Asset, ApiError> {
     if !real.starts_with(root) || !meta.is_file() {
         return Err(ApiError::not_found());
     }
-    let body = tokio::fs::read(&real)
-        .await
-        .map_err(|_| ApiError::not_found())?;
+    let len = meta.len();
+    let content = if len > STREAM_OVER {
+        let file = tokio::fs::File::open(&real)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        Content::File(file, len)
+    } else {
+        let body = tokio::fs::read(&real)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        Content::Memory(Bytes::from(body))
+    };
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let nanos = modified
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     // Like nginx: the validator is the length and the modification time.
-    let etag = format!("\"{:x}-{:x}\"", body.len(), nanos);
+    let etag = format!("\"{len:x}-{nanos:x}\"");
     Ok(Asset {
-        body: Bytes::from(body),
+        content,
         content_type: content_type(&real),
         etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"0\"")),
         last_modified: truncate_to_seconds(modified),
@@ -142,7 +180,7 @@ pub async fn serve(
         return ApiError::not_found().into_response();
     }
     match app.site().find(uri.path()).await {
-        Ok(asset) => respond(&asset, &headers),
+        Ok(asset) => respond(asset, &headers),
         Err(e) => e.into_response(),
     }
 }
@@ -150,12 +188,15 @@ pub async fn serve(
 /// The embedded home page's answer, when the pages are the embedded ones.
 pub fn embedded_index(files: &SiteFiles, headers: &HeaderMap) -> Option<Response> {
     match files {
-        SiteFiles::Embedded(assets) => assets.get("index.html").map(|a| respond(a, headers)),
+        SiteFiles::Embedded(assets) => assets
+            .get("index.html")
+            .and_then(Asset::share)
+            .map(|a| respond(a, headers)),
         SiteFiles::Dir(_) => None,
     }
 }
 
-fn respond(asset: &Asset, headers: &HeaderMap) -> Response {
+fn respond(asset: Asset, headers: &HeaderMap) -> Response {
     let last_modified = HeaderValue::from_str(&httpdate::fmt_http_date(asset.last_modified))
         .unwrap_or(HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
     let validators = [
@@ -163,15 +204,20 @@ fn respond(asset: &Asset, headers: &HeaderMap) -> Response {
         (header::LAST_MODIFIED, last_modified),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
     ];
-    if not_modified(asset, headers) {
+    if not_modified(&asset, headers) {
         return (StatusCode::NOT_MODIFIED, validators).into_response();
     }
-    (
-        validators,
-        [(header::CONTENT_TYPE, asset.content_type.clone())],
-        asset.body.clone(),
-    )
-        .into_response()
+    let content_type = [(header::CONTENT_TYPE, asset.content_type)];
+    match asset.content {
+        Content::Memory(bytes) => (validators, content_type, bytes).into_response(),
+        Content::File(file, len) => (
+            validators,
+            content_type,
+            [(header::CONTENT_LENGTH, HeaderValue::from(len))],
+            Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+        )
+            .into_response(),
+    }
 }
 
 /// RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since.

@@ -108,6 +108,8 @@ async fn directory_site(backend: Backend) {
     std::fs::write(root.join("sub/index.html"), "<h1>sub</h1>").unwrap();
     std::fs::write(root.join("app.js"), "let x = 1;").unwrap();
     std::fs::write(root.join("data.json"), "{}").unwrap();
+    let big = switchboard_testkit::payload(3 << 20, 9);
+    std::fs::write(root.join("big.bin"), &big).unwrap();
     std::fs::write(root.join(".hidden"), "dotfile").unwrap();
     std::fs::write(dir.join("secret.txt"), "TOP SECRET").unwrap();
     #[cfg(unix)]
@@ -131,6 +133,15 @@ async fn directory_site(backend: Backend) {
         c.get("/data.json").await.header("content-type"),
         Some("application/json")
     );
+    // Large files are streamed from disk, whole and with their length.
+    let got = c.get("/big.bin").await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("content-length"), Some("3145728"));
+    assert_eq!(got.header("content-type"), Some("application/octet-stream"));
+    assert!(got.body == big, "the streamed file came back altered");
+    let head = c.send(Method::HEAD, "/big.bin", &[], None).await;
+    assert_eq!(head.header("content-length"), Some("3145728"));
+    assert!(head.body.is_empty());
     let etag = index.header("etag").unwrap().to_string();
     let again = c
         .send(Method::GET, "/", &[("if-none-match", &etag)], None)
