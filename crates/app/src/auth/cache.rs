@@ -34,6 +34,22 @@ pub struct SessionCache {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
     /// When stale entries were last swept.
     swept_at: Mutex<Timestamp>,
+    /// Recent revocations, by token hash and by user: a request that read a session from the
+    /// database just before it was revoked must not put it back here afterwards.
+    revoked: Mutex<Revoked>,
+}
+
+#[derive(Default)]
+struct Revoked {
+    sessions: HashMap<[u8; 32], Timestamp>,
+    users: HashMap<i64, Timestamp>,
+}
+
+impl Revoked {
+    fn forget_before(&mut self, cutoff: Timestamp) {
+        self.sessions.retain(|_, at| *at > cutoff);
+        self.users.retain(|_, at| *at > cutoff);
+    }
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -56,8 +72,20 @@ impl SessionCache {
         (fresh && now < entry.session.expires_at).then(|| (entry.session, entry.user.clone()))
     }
 
-    /// Remembers a session the database just confirmed at `now`.
+    fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+        self.revoked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers a session the database just confirmed at `now`, unless it (or its user's
+    /// sessions) was revoked within the trust period: the confirmation may predate that.
     pub fn put(&self, token_hash: [u8; 32], session: SessionInfo, user: User, now: Timestamp) {
+        {
+            let mut revoked = self.revoked();
+            revoked.forget_before(now.saturating_sub(TRUST));
+            if revoked.sessions.contains_key(&token_hash) || revoked.users.contains_key(&user.id) {
+                return;
+            }
+        }
         let mut entries = self.lock();
         if entries.len() >= SWEEP_AT {
             // At most one sweep per trust period, however many misses come.
@@ -77,13 +105,68 @@ impl SessionCache {
         );
     }
 
-    /// Forgets one session (signed out).
-    pub fn remove(&self, token_hash: &[u8; 32]) {
+    /// Forgets one session (signed out at `now`).
+    pub fn remove(&self, token_hash: &[u8; 32], now: Timestamp) {
+        self.revoked().sessions.insert(*token_hash, now);
         self.lock().remove(token_hash);
     }
 
-    /// Forgets every session of a user (password changed).
-    pub fn remove_user(&self, user_id: i64) {
+    /// Forgets every session of a user (password changed at `now`).
+    pub fn remove_user(&self, user_id: i64, now: Timestamp) {
+        self.revoked().users.insert(user_id, now);
         self.lock().retain(|_, e| e.user.id != user_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_store::Role;
+
+    fn user() -> User {
+        User {
+            id: 7,
+            username: "ann".into(),
+            role: Role::User,
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    fn session(expires: i64) -> SessionInfo {
+        SessionInfo {
+            user_id: 7,
+            created_at: Timestamp::from_millis(0),
+            last_seen_at: Timestamp::from_millis(0),
+            expires_at: Timestamp::from_millis(expires),
+        }
+    }
+
+    #[test]
+    fn trusts_for_a_second_then_asks_again() {
+        let cache = SessionCache::default();
+        let t = Timestamp::from_millis(10_000);
+        cache.put([1; 32], session(1_000_000), user(), t);
+        assert!(cache
+            .get(&[1; 32], t.saturating_add(Duration::from_millis(999)))
+            .is_some());
+        assert!(cache.get(&[1; 32], t.saturating_add(TRUST)).is_none());
+    }
+
+    #[test]
+    fn a_confirmation_racing_a_revocation_is_not_kept() {
+        let cache = SessionCache::default();
+        let t = Timestamp::from_millis(10_000);
+        // Signed out at t; a request that read the session just before puts it back at t.
+        cache.remove(&[1; 32], t);
+        cache.put([1; 32], session(1_000_000), user(), t);
+        assert!(cache.get(&[1; 32], t).is_none());
+        // Likewise for every session of a user whose password changed.
+        cache.remove_user(7, t);
+        cache.put([2; 32], session(1_000_000), user(), t);
+        assert!(cache.get(&[2; 32], t).is_none());
+        // Later confirmations are kept again.
+        let later = t.saturating_add(TRUST);
+        cache.put([3; 32], session(1_000_000), user(), later);
+        assert!(cache.get(&[3; 32], later).is_some());
     }
 }

@@ -104,7 +104,7 @@ pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Respon
     let tls = app.config().tls;
     if let Some((token, _)) = presented_token(&headers, tls) {
         let hash = hash_token(&token);
-        app.sessions().remove(&hash);
+        app.sessions().remove(&hash, app.clock().now());
         app.store().delete_session(&hash).await?;
     }
     let clear = [(header::SET_COOKIE, clear_cookie(tls))];
@@ -202,7 +202,7 @@ pub async fn change_password(
     attempt.succeeded(&app).await?;
     let hash = app.passwords().hash(change.new_password).await?;
     app.store().set_password(auth.user.id, &hash).await?;
-    app.sessions().remove_user(auth.user.id);
+    app.sessions().remove_user(auth.user.id, app.clock().now());
     let (token, cookie) = new_session(&app, &auth.user).await?;
     let body = axum::Json(json!({ "user": user_json(&auth.user), "token": token }));
     Ok(match auth.presented {
