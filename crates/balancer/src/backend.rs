@@ -1,0 +1,192 @@
+//! [`Backend`]: one upstream server and its live state.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// One upstream server as the balancer sees it. Shared (`Arc`) between the strategies, the
+/// proxies, the health checker and the admin API; every field that changes is an atomic.
+#[derive(Debug)]
+pub struct Backend {
+    /// Where it listens (`HOST:PORT`), as configured.
+    pub addr: String,
+    /// Its share of the traffic relative to the others (at least 1).
+    pub weight: u32,
+    healthy: AtomicBool,
+    in_flight: AtomicU64,
+    total: AtomicU64,
+    errors: AtomicU64,
+    /// Peak-EWMA latency in microseconds, and when it was last updated (micros since
+    /// `created`).
+    ewma_micros: AtomicU64,
+    ewma_at: AtomicU64,
+    created: Instant,
+}
+
+/// How a leased request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The backend answered (whatever the status).
+    Answered,
+    /// The backend failed (refused, reset, timed out).
+    Failed,
+}
+
+/// The decay time of the latency average: a sample's weight halves in about this times ln 2.
+const EWMA_DECAY: Duration = Duration::from_secs(10);
+
+/// The latency a backend with no samples is assumed to have: low, so a new backend is tried.
+const DEFAULT_EWMA_MICROS: u64 = 1_000;
+
+impl Backend {
+    /// A healthy backend at `addr` with `weight` (0 is taken as 1).
+    pub fn new(addr: impl Into<String>, weight: u32) -> Arc<Backend> {
+        Arc::new(Backend {
+            addr: addr.into(),
+            weight: weight.max(1),
+            healthy: AtomicBool::new(true),
+            in_flight: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            ewma_micros: AtomicU64::new(DEFAULT_EWMA_MICROS),
+            ewma_at: AtomicU64::new(0),
+            created: Instant::now(),
+        })
+    }
+
+    /// Whether it may get traffic.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Marks it up or down.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Release);
+    }
+
+    /// Requests sent to it and not yet finished.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Requests it was given, all told.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Requests that failed on it.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The peak-EWMA latency.
+    pub fn ewma(&self) -> Duration {
+        Duration::from_micros(self.ewma_micros.load(Ordering::Relaxed))
+    }
+
+    /// Counts a request in flight on this backend until the lease is dropped.
+    pub fn lease(self: &Arc<Self>) -> Lease {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            backend: self.clone(),
+            started: Instant::now(),
+            done: false,
+        }
+    }
+
+    /// Folds a latency sample into the peak-EWMA: a sample above the average replaces it at
+    /// once (peak), one below pulls it down by a weight that grows with the time since the
+    /// last sample.
+    pub fn observe_latency(&self, latency: Duration) {
+        let now = self.created.elapsed().as_micros() as u64;
+        let sample = latency.as_micros() as u64;
+        let before = self.ewma_micros.load(Ordering::Relaxed);
+        let last = self.ewma_at.swap(now, Ordering::Relaxed);
+        let next = if sample >= before {
+            sample
+        } else {
+            let elapsed = now.saturating_sub(last) as f64;
+            let keep = (-elapsed / EWMA_DECAY.as_micros() as f64).exp();
+            (before as f64 * keep + sample as f64 * (1.0 - keep)) as u64
+        };
+        self.ewma_micros.store(next.max(1), Ordering::Relaxed);
+    }
+}
+
+/// A request in flight on a backend. Report how it ended with [`finish`](Self::finish);
+/// dropped unfinished, it counts as failed.
+#[derive(Debug)]
+pub struct Lease {
+    backend: Arc<Backend>,
+    started: Instant,
+    done: bool,
+}
+
+impl Lease {
+    /// The backend leased.
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+
+    /// Records the outcome and, for an answer, the latency.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: Outcome) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        match outcome {
+            Outcome::Answered => self.backend.observe_latency(self.started.elapsed()),
+            Outcome::Failed => {
+                self.backend.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.record(Outcome::Failed);
+        self.backend.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_count_in_flight_and_outcomes() {
+        let b = Backend::new("127.0.0.1:1", 1);
+        let one = b.lease();
+        let two = b.lease();
+        assert_eq!(b.in_flight(), 2);
+        tokio::time::advance(Duration::from_millis(50)).await;
+        one.finish(Outcome::Answered);
+        drop(two);
+        assert_eq!(b.in_flight(), 0);
+        assert_eq!((b.total(), b.errors()), (2, 1));
+        assert_eq!(
+            b.ewma(),
+            Duration::from_millis(50),
+            "a higher sample is taken at once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_latency_average_decays_toward_lower_samples() {
+        let b = Backend::new("127.0.0.1:1", 1);
+        b.observe_latency(Duration::from_millis(100));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.observe_latency(Duration::from_millis(10));
+        let ewma = b.ewma().as_millis();
+        // After one decay time, the old value keeps about 1/e of its weight.
+        assert!((40..=50).contains(&ewma), "{ewma}");
+    }
+}

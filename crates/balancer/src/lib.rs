@@ -1,0 +1,29 @@
+//! The load balancer: backends, their state, and the strategies that choose between them.
+//!
+//! # Layout
+//!
+//! - [`Backend`] (`backend.rs`): one upstream server, its weight, and its live state kept in
+//!   atomics: healthy or not, requests in flight, totals, errors, peak-EWMA latency. A
+//!   [`Lease`] counts a request in flight from the moment a backend is chosen until it is
+//!   dropped, and records the outcome.
+//! - [`Strategy`] (`strategy/`): one small trait, one file per strategy. A strategy sees the
+//!   backends (in configuration order) and the request's [`PickContext`], and returns the
+//!   index of the backend to use among the healthy ones, or `None` when none is healthy.
+//!   - [`SmoothRoundRobin`]: nginx's smooth weighted round robin.
+//!   - [`LeastConnections`]: fewest in flight relative to weight, ties in round-robin order.
+//!   - [`IpHash`]: weighted rendezvous hashing of the client's full address: removing one of
+//!     N backends moves only the clients that were on it (about 1/N).
+//!   - [`PowerOfTwo`]: two random choices, the one with the lower peak-EWMA latency times
+//!     requests in flight, over weight.
+//!
+//! Strategies know nothing of sockets or HTTP; the proxies (to come) lease a backend, send,
+//! and report the outcome on the lease.
+#![forbid(unsafe_code)]
+
+mod backend;
+pub mod strategy;
+
+pub use backend::{Backend, Lease, Outcome};
+pub use strategy::{
+    IpHash, LeastConnections, PickContext, PowerOfTwo, SmoothRoundRobin, Strategy, StrategyKind,
+};
