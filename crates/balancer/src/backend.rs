@@ -1,6 +1,6 @@
 //! [`Backend`]: one upstream server and its live state.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,10 @@ pub struct Backend {
     /// Its share of the traffic relative to the others (at least 1).
     pub weight: u32,
     healthy: AtomicBool,
+    /// Consecutive check results: positive counts successes, negative failures.
+    streak: AtomicI64,
+    /// Passive ejection: no traffic before this many micros since `created` (0: none).
+    ejected_until: AtomicU64,
     in_flight: AtomicU64,
     total: AtomicU64,
     errors: AtomicU64,
@@ -47,6 +51,8 @@ impl Backend {
             addr: addr.into(),
             weight: weight.max(1),
             healthy: AtomicBool::new(true),
+            streak: AtomicI64::new(0),
+            ejected_until: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             total: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -56,9 +62,57 @@ impl Backend {
         })
     }
 
-    /// Whether it may get traffic.
+    /// Whether it may get traffic: up by its checks, and not ejected for recent failures.
     pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire) && !self.is_ejected()
+    }
+
+    /// Whether its checks say it is up (ejection aside).
+    pub fn is_up(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
+    }
+
+    fn micros_now(&self) -> u64 {
+        self.created.elapsed().as_micros() as u64
+    }
+
+    /// Whether it is ejected for recent failures.
+    pub fn is_ejected(&self) -> bool {
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until != 0 && self.micros_now() < until
+    }
+
+    /// Passive health: takes it out of rotation for `back_off` (after a connect failure or a
+    /// reset), without waiting for the active checks.
+    pub fn eject(&self, back_off: Duration) {
+        let until = self.micros_now() + back_off.as_micros() as u64;
+        self.ejected_until
+            .fetch_max(until.max(1), Ordering::Relaxed);
+    }
+
+    /// Folds one active check's result in: `rise` consecutive successes bring a down backend
+    /// up, `fall` consecutive failures take an up backend down. Returns the new state when it
+    /// changed.
+    pub fn record_check(&self, ok: bool, rise: u32, fall: u32) -> Option<bool> {
+        let streak = if ok {
+            self.streak
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(s.max(0) + 1))
+                .map_or(1, |s| s.max(0) + 1)
+        } else {
+            self.streak
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(s.min(0) - 1))
+                .map_or(-1, |s| s.min(0) - 1)
+        };
+        let up = self.is_up();
+        if !up && streak >= i64::from(rise.max(1)) {
+            self.set_healthy(true);
+            return Some(true);
+        }
+        if up && -streak >= i64::from(fall.max(1)) {
+            self.set_healthy(false);
+            return Some(false);
+        }
+        None
     }
 
     /// Marks it up or down.

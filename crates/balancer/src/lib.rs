@@ -16,11 +16,15 @@
 //!   - [`PowerOfTwo`]: two random choices, the one with the lower peak-EWMA latency times
 //!     requests in flight, over weight.
 //!
+//! - `health.rs`: active checks (HTTP GET expecting 2xx, or a TCP connect; interval, timeout,
+//!   rise and fall); passive ejection is [`Backend::eject`].
+//!
 //! Strategies know nothing of sockets or HTTP; the proxies (to come) lease a backend, send,
 //! and report the outcome on the lease.
 #![forbid(unsafe_code)]
 
 mod backend;
+pub mod health;
 pub mod strategy;
 
 pub use backend::{Backend, Lease, Outcome};
