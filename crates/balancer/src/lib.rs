@@ -16,6 +16,10 @@
 //!   - [`PowerOfTwo`]: two random choices, the one with the lower peak-EWMA latency times
 //!     requests in flight, over weight.
 //!
+//! - [`Pool`] (`pool.rs`): the backends and the strategy, both replaceable while traffic
+//!   flows (reload, a strategy switched at run time).
+//! - `tcp.rs`: TCP mode, a byte-level proxy leasing a backend per connection, failing over
+//!   from a refusing backend (ejected for a back-off) to the next.
 //! - `health.rs`: active checks (HTTP GET expecting 2xx, or a TCP connect; interval, timeout,
 //!   rise and fall); passive ejection is [`Backend::eject`].
 //!
@@ -25,9 +29,12 @@
 
 mod backend;
 pub mod health;
+mod pool;
 pub mod strategy;
+pub mod tcp;
 
 pub use backend::{Backend, Lease, Outcome};
+pub use pool::Pool;
 pub use strategy::{
     IpHash, LeastConnections, PickContext, PowerOfTwo, SmoothRoundRobin, Strategy, StrategyKind,
 };
