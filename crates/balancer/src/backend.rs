@@ -190,6 +190,12 @@ impl Lease {
         self.record(outcome);
     }
 
+    /// Records that the backend answered (its latency is the time to now) while the request
+    /// stays in flight until the lease is dropped (a response body still streaming).
+    pub fn answered(&mut self) {
+        self.record(Outcome::Answered);
+    }
+
     fn record(&mut self, outcome: Outcome) {
         if self.done {
             return;

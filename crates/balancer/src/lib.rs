@@ -23,12 +23,15 @@
 //! - `health.rs`: active checks (HTTP GET expecting 2xx, or a TCP connect; interval, timeout,
 //!   rise and fall); passive ejection is [`Backend::eject`].
 //!
-//! Strategies know nothing of sockets or HTTP; the proxies (to come) lease a backend, send,
-//! and report the outcome on the lease.
+//! - [`http`]: HTTP mode, [`http::HttpProxy`], run by the `switchboard-http` server.
+//!
+//! Strategies know nothing of sockets or HTTP; the proxies lease a backend, send, and report
+//! the outcome on the lease.
 #![forbid(unsafe_code)]
 
 mod backend;
 pub mod health;
+pub mod http;
 mod pool;
 pub mod strategy;
 pub mod tcp;

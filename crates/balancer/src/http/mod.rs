@@ -1,0 +1,7 @@
+//! HTTP mode: [`HttpProxy`], the service the `switchboard-http` server runs in front of the
+//! backends, and the pooled connections it sends through.
+
+mod proxy;
+mod upstream;
+
+pub use proxy::{HttpProxy, HttpProxyConfig, ProxyBody};

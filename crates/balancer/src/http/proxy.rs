@@ -1,0 +1,414 @@
+//! [`HttpProxy`]: the balancer's HTTP mode, a service the `switchboard-http` server runs.
+//!
+//! For each request: refuse request-smuggling shapes (400, connection closed); choose a
+//! backend; check a connection out (a refusal ejects the backend and the request goes to the
+//! next one, whole, since nothing was sent); strip hop-by-hop headers and add the forwarding
+//! ones; send; stream the answer back. The backend stays leased until the answer's body is
+//! done. An idempotent request without a body may be sent once more after a reset; any other
+//! request that may have reached a backend is never sent twice.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use switchboard_http::{PeerAddr, Scheme};
+
+use super::upstream::Upstreams;
+use crate::{Lease, Outcome, PickContext, Pool};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every answer the proxy gives.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// HTTP mode's settings.
+#[derive(Debug, Clone)]
+pub struct HttpProxyConfig {
+    /// A backend that does not accept within this is treated as refusing.
+    pub connect_timeout: Duration,
+    /// A backend that has not begun its answer within this: 504.
+    pub response_timeout: Duration,
+    /// How long a refusing backend gets no traffic.
+    pub eject_for: Duration,
+    /// Peers whose X-Forwarded-For is believed (their client is the real one).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for HttpProxyConfig {
+    fn default() -> Self {
+        HttpProxyConfig {
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(30),
+            eject_for: Duration::from_secs(5),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The HTTP proxy service. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct HttpProxy {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: Arc<Pool>,
+    upstreams: Upstreams,
+    config: HttpProxyConfig,
+}
+
+impl HttpProxy {
+    /// A proxy over `pool`.
+    pub fn new(pool: Arc<Pool>, config: HttpProxyConfig) -> Self {
+        HttpProxy {
+            inner: Arc::new(Inner {
+                pool,
+                upstreams: Upstreams::default(),
+                config,
+            }),
+        }
+    }
+}
+
+impl tower_service::Service<Request<Incoming>> for HttpProxy {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.forward(req).await) })
+    }
+}
+
+/// An answer of the proxy's own: a short text body, and closing the connection when asked.
+fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(format!("{message}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Request-smuggling shapes (RFC 9112 §6.3): a length given twice, or both ways, or a
+/// transfer coding other than a final `chunked`. Any of them: 400 and the connection closed.
+fn smuggling(headers: &HeaderMap) -> Option<&'static str> {
+    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
+    let codings: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
+    if lengths > 1 {
+        return Some("more than one Content-Length");
+    }
+    if lengths == 1 {
+        if !codings.is_empty() {
+            return Some("both Content-Length and Transfer-Encoding");
+        }
+        let valid = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+        if !valid {
+            return Some("malformed Content-Length");
+        }
+    }
+    if !codings.is_empty() {
+        let joined: Vec<String> = codings
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|c| c.trim().to_ascii_lowercase())
+            .collect();
+        if joined.last().map(String::as_str) != Some("chunked")
+            || joined.iter().filter(|c| *c == "chunked").count() != 1
+        {
+            return Some("unsupported Transfer-Encoding");
+        }
+    }
+    None
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1): the fixed ones and those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    )
+}
+
+/// The body of a request sent to a backend.
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+
+fn empty() -> UpstreamBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+impl Inner {
+    async fn forward(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+        if let Some(why) = smuggling(req.headers()) {
+            tracing::info!(reason = why, "request refused");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                &format!("bad request: {why}"),
+                true,
+            );
+        }
+        let (mut parts, body) = req.into_parts();
+        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+        let scheme = parts
+            .extensions
+            .get::<Scheme>()
+            .copied()
+            .unwrap_or(Scheme::Http);
+        let ctx = PickContext {
+            client: self.client_ip(peer, &parts.headers),
+        };
+        self.forwarding_headers(&mut parts.headers, peer, scheme);
+        strip_hop_by_hop(&mut parts.headers);
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri: Uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+
+        // A bodiless idempotent request may be sent again after a reset; any other goes once.
+        let replayable = is_idempotent(&parts.method) && body.is_end_stream();
+        let mut body = Some(body.map_err(BoxError::from).boxed());
+        let mut resets_left = u32::from(replayable);
+
+        for _ in 0..self.pool.len().max(1) * 2 {
+            let Some(backend) = self.pool.pick(&ctx) else {
+                break;
+            };
+            let mut lease = backend.lease();
+            let mut conn = match self
+                .upstreams
+                .checkout(&backend.addr, self.config.connect_timeout)
+                .await
+            {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Nothing was sent: the request goes to another backend, whole.
+                    tracing::warn!(backend = %backend.addr, error = %e, "backend refused; ejected");
+                    backend.eject(self.config.eject_for);
+                    lease.finish(Outcome::Failed);
+                    continue;
+                }
+            };
+            let this_body = if replayable {
+                empty()
+            } else {
+                match body.take() {
+                    Some(body) => body,
+                    None => break,
+                }
+            };
+            let mut outgoing = Request::new(this_body);
+            *outgoing.method_mut() = parts.method.clone();
+            *outgoing.uri_mut() = uri.clone();
+            *outgoing.headers_mut() = parts.headers.clone();
+            let sent = tokio::time::timeout(
+                self.config.response_timeout,
+                conn.sender.send_request(outgoing),
+            )
+            .await;
+            match sent {
+                Ok(Ok(response)) => {
+                    lease.answered();
+                    return relay(
+                        self.clone(),
+                        response,
+                        lease,
+                        conn.sender,
+                        backend.addr.clone(),
+                    );
+                }
+                Ok(Err(e)) => {
+                    lease.finish(Outcome::Failed);
+                    if replayable && resets_left > 0 {
+                        resets_left -= 1;
+                        tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
+                        continue;
+                    }
+                    tracing::warn!(backend = %backend.addr, error = %e, "backend failed mid-request");
+                    return answer(
+                        StatusCode::BAD_GATEWAY,
+                        "bad gateway: the backend failed",
+                        false,
+                    );
+                }
+                Err(_) => {
+                    lease.finish(Outcome::Failed);
+                    return answer(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway timeout: the backend did not answer in time",
+                        false,
+                    );
+                }
+            }
+        }
+        answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable: no healthy backend",
+            false,
+        )
+    }
+
+    fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.config.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .or(Some(peer))
+    }
+
+    fn forwarding_headers(&self, headers: &mut HeaderMap, peer: Option<IpAddr>, scheme: Scheme) {
+        let Some(peer) = peer else { return };
+        let trusted = self.config.trusted_proxies.contains(&peer);
+        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(before) if trusted => format!("{before}, {peer}"),
+            _ => peer.to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&xff) {
+            headers.insert("x-forwarded-for", v);
+        }
+        headers.insert(
+            "x-forwarded-proto",
+            HeaderValue::from_static(scheme.as_str()),
+        );
+        let node = match peer {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        let mut forwarded = format!("for={node};proto={}", scheme.as_str());
+        if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+                forwarded.push_str(&format!(";host=\"{host}\""));
+            }
+        }
+        let value = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+            Some(before) if trusted => format!("{before}, {forwarded}"),
+            _ => forwarded,
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(header::FORWARDED, v);
+        }
+    }
+}
+
+/// The backend's answer on its way to the client. When its body ends, the backend connection
+/// goes back to the pool and the lease ends; dropped early, both are let go.
+fn relay(
+    proxy: Arc<Inner>,
+    response: Response<Incoming>,
+    lease: Lease,
+    sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
+    addr: String,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let relayed = Relayed {
+        inner: body,
+        done: Some(Done {
+            proxy,
+            _lease: lease,
+            sender,
+            addr,
+        }),
+    };
+    Response::from_parts(parts, relayed.boxed())
+}
+
+struct Done {
+    proxy: Arc<Inner>,
+    _lease: Lease,
+    sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
+    addr: String,
+}
+
+pin_project_lite::pin_project! {
+    struct Relayed {
+        #[pin]
+        inner: Incoming,
+        done: Option<Done>,
+    }
+}
+
+impl Body for Relayed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if frame.is_none() {
+            if let Some(done) = this.done.take() {
+                done.proxy.upstreams.checkin(&done.addr, done.sender);
+            }
+        }
+        Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
