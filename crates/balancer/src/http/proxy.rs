@@ -222,6 +222,7 @@ impl Inner {
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
         let mut body = Some(body.map_err(BoxError::from).boxed());
         let mut resets_left = u32::from(replayable);
+        let mut unsent: Option<Request<UpstreamBody>> = None;
 
         for _ in 0..self.pool.len().max(1) * 2 {
             let Some(backend) = self.pool.pick(&ctx) else {
@@ -242,21 +243,27 @@ impl Inner {
                     continue;
                 }
             };
-            let this_body = if replayable {
-                empty()
-            } else {
-                match body.take() {
-                    Some(body) => body,
-                    None => break,
+            let outgoing = match unsent.take() {
+                Some(request) => request,
+                None => {
+                    let body = if replayable {
+                        empty()
+                    } else {
+                        match body.take() {
+                            Some(body) => body,
+                            None => break,
+                        }
+                    };
+                    let mut outgoing = Request::new(body);
+                    *outgoing.method_mut() = parts.method.clone();
+                    *outgoing.uri_mut() = uri.clone();
+                    *outgoing.headers_mut() = parts.headers.clone();
+                    outgoing
                 }
             };
-            let mut outgoing = Request::new(this_body);
-            *outgoing.method_mut() = parts.method.clone();
-            *outgoing.uri_mut() = uri.clone();
-            *outgoing.headers_mut() = parts.headers.clone();
             let sent = tokio::time::timeout(
                 self.config.response_timeout,
-                conn.sender.send_request(outgoing),
+                conn.sender.try_send_request(outgoing),
             )
             .await;
             match sent {
@@ -270,8 +277,15 @@ impl Inner {
                         backend.addr.clone(),
                     );
                 }
-                Ok(Err(e)) => {
+                Ok(Err(mut e)) => {
                     lease.finish(Outcome::Failed);
+                    // Handed back: it was never dispatched (the connection closed first), so
+                    // it may go anywhere, whatever its method.
+                    if let Some(request) = e.take_message() {
+                        unsent = Some(request);
+                        continue;
+                    }
+                    let e = e.into_error();
                     if replayable && resets_left > 0 {
                         resets_left -= 1;
                         tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
