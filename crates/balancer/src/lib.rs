@@ -23,12 +23,14 @@
 //! - `health.rs`: active checks (HTTP GET expecting 2xx, or a TCP connect; interval, timeout,
 //!   rise and fall); passive ejection is [`Backend::eject`].
 //!
+//! - [`admin`]: the admin API, `GET /status` (JSON) and `GET /metrics` (Prometheus).
 //! - [`http`]: HTTP mode, [`http::HttpProxy`], run by the `switchboard-http` server.
 //!
 //! Strategies know nothing of sockets or HTTP; the proxies lease a backend, send, and report
 //! the outcome on the lease.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod backend;
 pub mod health;
 pub mod http;
