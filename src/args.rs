@@ -34,6 +34,65 @@ pub enum Command {
     Serve(Box<AppServeArgs>),
     /// Manage the application's users.
     Users(UsersArgs),
+    /// Run the load balancer: spread clients over backends, check their health, fail over.
+    #[command(after_help = BALANCE_EXAMPLES)]
+    Balance(Box<BalanceArgs>),
+}
+
+const BALANCE_EXAMPLES: &str = "Examples:
+  switchboard balance --backend 127.0.0.1:8001 --backend 127.0.0.1:8002
+  switchboard balance --listen 127.0.0.1:9000 --backend 127.0.0.1:8001,weight=3 --backend 127.0.0.1:8002 --strategy least-connections
+  switchboard balance --mode tcp --listen 127.0.0.1:7000 --backend 127.0.0.1:7007 --backend 127.0.0.1:7008";
+
+/// Flags of `switchboard balance`.
+#[derive(Debug, ClapArgs)]
+pub struct BalanceArgs {
+    /// Address clients connect to.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// A backend, HOST:PORT, optionally with a weight: 127.0.0.1:8001,weight=3. Repeat for
+    /// each.
+    #[arg(long = "backend", value_name = "ADDR[,weight=N]", required = true)]
+    pub backends: Vec<String>,
+
+    /// How a backend is chosen.
+    #[arg(long, value_name = "NAME", default_value = "round-robin",
+          value_parser = ["round-robin", "least-connections", "ip-hash", "p2c"])]
+    pub strategy: String,
+
+    /// HTTP (requests balanced, headers added) or TCP (connections balanced, bytes relayed).
+    #[arg(long, value_name = "MODE", default_value = "http", value_parser = ["http", "tcp"])]
+    pub mode: String,
+
+    /// Address of the admin API (/status, /metrics).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub admin: String,
+
+    /// Health check: `tcp` (connect), or an HTTP path expecting 2xx (`/healthz`) [default:
+    /// tcp].
+    #[arg(long, value_name = "CHECK", default_value = "tcp")]
+    pub health_check: String,
+
+    /// Time between health checks of a backend.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse::duration)]
+    pub health_interval: Duration,
+
+    /// A health check not done within this fails.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::duration)]
+    pub health_timeout: Duration,
+
+    /// Consecutive passing checks that bring a backend up.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub rise: u32,
+
+    /// Consecutive failing checks that take a backend down.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub fall: u32,
+
+    /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
+    pub grace: Duration,
 }
 
 const APP_SERVE_EXAMPLES: &str =

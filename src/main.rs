@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod balance;
 mod echo;
 mod failure;
 mod logging;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Users(users) => match users.command {
             UsersCommand::Create(create) => users::create(create),
         },
+        Command::Balance(balance) => balance::balance(*balance),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,137 @@
+//! `switchboard balance` in front of real `switchboard serve` processes.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::cli;
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
+async fn free_port() -> String {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn balances_two_servers_and_reports_them() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_balance_{}", fastrand::u32(..)));
+    let mut servers = Vec::new();
+    for name in ["one", "two"] {
+        let data = dir.join(name);
+        servers.push(
+            cli()
+                .spawn_server(
+                    &[
+                        "serve",
+                        "--name",
+                        name,
+                        "--data",
+                        data.to_str().unwrap(),
+                        "--listen",
+                        "127.0.0.1:0",
+                    ],
+                    "application server listening",
+                )
+                .await,
+        );
+    }
+    let admin = free_port().await;
+    let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
+    let lb = cli()
+        .spawn_server(
+            &[
+                "balance",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                &admin,
+                "--backend",
+                &one,
+                "--backend",
+                &two,
+                "--health-check",
+                "/healthz",
+            ],
+            "balancer listening",
+        )
+        .await;
+
+    let mut served_by = Vec::new();
+    for _ in 0..4 {
+        let answer = get(lb.addr, "/healthz").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let name = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("x-served-by: "))
+            .unwrap_or("?")
+            .to_string();
+        served_by.push(name);
+    }
+    assert_eq!(served_by, ["one", "two", "one", "two"]);
+
+    let status = get(admin.parse().unwrap(), "/status").await;
+    assert!(status.contains("\"strategy\":\"round-robin\""), "{status}");
+    assert!(status.contains(&format!("\"addr\":\"{one}\"")), "{status}");
+
+    lb.signal("TERM").await;
+    let (code, log) = lb.wait(Duration::from_secs(15)).await;
+    assert_eq!(code.code(), Some(0), "{log}");
+    for server in servers {
+        server.signal("TERM").await;
+        server.wait(Duration::from_secs(15)).await;
+    }
+}
+
+#[tokio::test]
+async fn bad_balance_flags_exit_2() {
+    for args in [
+        &["balance"][..],
+        &["balance", "--backend", "nowhere"][..],
+        &["balance", "--backend", "127.0.0.1:1,weight=0"][..],
+        &["balance", "--backend", "127.0.0.1:1,speed=3"][..],
+        &[
+            "balance",
+            "--backend",
+            "127.0.0.1:1",
+            "--strategy",
+            "random",
+        ][..],
+        &[
+            "balance",
+            "--backend",
+            "127.0.0.1:1",
+            "--health-check",
+            "ping",
+        ][..],
+        &[
+            "balance",
+            "--backend",
+            "127.0.0.1:1",
+            "--mode",
+            "tcp",
+            "--health-check",
+            "/healthz",
+        ][..],
+    ] {
+        let out = cli().run(args, b"").await;
+        assert_eq!(out.code(), 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error"), "{}", out.stderr);
+    }
+}
