@@ -44,55 +44,61 @@ const BALANCE_EXAMPLES: &str = "Examples:
   switchboard balance --listen 127.0.0.1:9000 --backend 127.0.0.1:8001,weight=3 --backend 127.0.0.1:8002 --strategy least-connections
   switchboard balance --mode tcp --listen 127.0.0.1:7000 --backend 127.0.0.1:7007 --backend 127.0.0.1:7008";
 
-/// Flags of `switchboard balance`.
-#[derive(Debug, ClapArgs)]
+/// Flags of `switchboard balance`. All optional here: flags win over the `--config` file,
+/// the file over the defaults (merged in `balance.rs`).
+#[derive(Debug, Clone, ClapArgs)]
 pub struct BalanceArgs {
-    /// Address clients connect to.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// A TOML file with these settings and `[[backend]]` tables; re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address clients connect to [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 
     /// A backend, HOST:PORT, optionally with a weight: 127.0.0.1:8001,weight=3. Repeat for
-    /// each.
-    #[arg(long = "backend", value_name = "ADDR[,weight=N]", required = true)]
+    /// each; given here, they replace the file's.
+    #[arg(long = "backend", value_name = "ADDR[,weight=N]")]
     pub backends: Vec<String>,
 
-    /// How a backend is chosen.
-    #[arg(long, value_name = "NAME", default_value = "round-robin",
-          value_parser = ["round-robin", "least-connections", "ip-hash", "p2c"])]
-    pub strategy: String,
+    /// How a backend is chosen: round-robin, least-connections, ip-hash, p2c [default:
+    /// round-robin].
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<String>,
 
-    /// HTTP (requests balanced, headers added) or TCP (connections balanced, bytes relayed).
-    #[arg(long, value_name = "MODE", default_value = "http", value_parser = ["http", "tcp"])]
-    pub mode: String,
+    /// http (requests balanced, headers added) or tcp (connections balanced, bytes relayed)
+    /// [default: http].
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
 
-    /// Address of the admin API (/status, /metrics).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
-    pub admin: String,
+    /// Address of the admin API, /status and /metrics [default: 127.0.0.1:8081].
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
 
     /// Health check: `tcp` (connect), or an HTTP path expecting 2xx (`/healthz`) [default:
     /// tcp].
-    #[arg(long, value_name = "CHECK", default_value = "tcp")]
-    pub health_check: String,
+    #[arg(long, value_name = "CHECK")]
+    pub health_check: Option<String>,
 
-    /// Time between health checks of a backend.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse::duration)]
-    pub health_interval: Duration,
+    /// Time between health checks of a backend [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub health_interval: Option<Duration>,
 
-    /// A health check not done within this fails.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse::duration)]
-    pub health_timeout: Duration,
+    /// A health check not done within this fails [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub health_timeout: Option<Duration>,
 
-    /// Consecutive passing checks that bring a backend up.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub rise: u32,
+    /// Consecutive passing checks that bring a backend up [default: 2].
+    #[arg(long, value_name = "N")]
+    pub rise: Option<u32>,
 
-    /// Consecutive failing checks that take a backend down.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub fall: u32,
+    /// Consecutive failing checks that take a backend down [default: 3].
+    #[arg(long, value_name = "N")]
+    pub fall: Option<u32>,
 
-    /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
-    pub grace: Duration,
+    /// On SIGINT/SIGTERM, how long requests in flight may take to finish [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub grace: Option<Duration>,
 }
 
 const APP_SERVE_EXAMPLES: &str =

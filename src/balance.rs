@@ -1,8 +1,15 @@
 //! `switchboard balance`: the load balancer, HTTP or TCP mode, with health checks and the
-//! admin API.
+//! admin API. Settings come from flags, then the `--config` TOML file, then defaults; on
+//! SIGHUP the file is read again and applied without dropping a connection (a bad file is
+//! logged and the running configuration stays).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use serde::Deserialize;
 use switchboard_balancer::admin::{self, AdminState};
 use switchboard_balancer::health::{self, HealthConfig, Probe};
 use switchboard_balancer::http::{HttpProxy, HttpProxyConfig};
@@ -10,117 +17,366 @@ use switchboard_balancer::tcp::{self, TcpConfig};
 use switchboard_balancer::{Backend, Pool, StrategyKind};
 use switchboard_http::{HttpServer, Limits};
 use switchboard_net::{bind_tcp, Shutdown, DEFAULT_BACKLOG};
+use tokio::task::JoinHandle;
 
 use crate::args::BalanceArgs;
 use crate::echo::listen_addr;
 use crate::failure::Failure;
-use crate::runtime;
+use crate::{parse, runtime};
+
+/// The TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<String>,
+    admin: Option<String>,
+    mode: Option<String>,
+    strategy: Option<String>,
+    grace: Option<String>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+    health: Option<FileHealth>,
+    #[serde(default)]
+    backend: Vec<FileBackend>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileHealth {
+    check: Option<String>,
+    interval: Option<String>,
+    timeout: Option<String>,
+    rise: Option<u32>,
+    fall: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBackend {
+    addr: String,
+    #[serde(default = "one")]
+    weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        format!(
+            "config file {}: {}",
+            path.display(),
+            e.message().replace('\n', " ")
+        )
+    })
+}
+
+/// Everything the balancer runs with, validated.
+#[derive(Debug, Clone)]
+struct Settings {
+    listen: String,
+    admin: String,
+    mode: &'static str,
+    strategy: StrategyKind,
+    backends: Vec<(String, u32)>,
+    health: HealthConfig,
+    grace: Duration,
+    trusted: Vec<IpAddr>,
+}
 
 /// `ADDR[,weight=N]`.
-fn backend(spec: &str) -> Result<Arc<Backend>, Failure> {
+fn backend_spec(spec: &str) -> Result<(String, u32), String> {
     let mut parts = spec.split(',');
-    let addr = parts.next().unwrap_or("").trim();
+    let addr = parts.next().unwrap_or("").trim().to_string();
+    let mut weight = 1;
+    for option in parts {
+        match option.trim().split_once('=') {
+            Some(("weight", n)) => weight = n.parse().unwrap_or(0),
+            _ => return Err(format!("backend '{spec}': unknown option '{option}'")),
+        }
+    }
+    check_backend(&addr, weight)?;
+    Ok((addr, weight))
+}
+
+fn check_backend(addr: &str, weight: u32) -> Result<(), String> {
     if addr
         .rsplit_once(':')
         .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
     {
-        return Err(Failure::usage(format!(
-            "--backend '{spec}': expected HOST:PORT[,weight=N]"
-        )));
+        return Err(format!("backend '{addr}': expected HOST:PORT"));
     }
-    let mut weight = 1;
-    for option in parts {
-        match option.trim().split_once('=') {
-            Some(("weight", n)) => {
-                weight = n
-                    .parse()
-                    .ok()
-                    .filter(|w| (1..=1000).contains(w))
-                    .ok_or_else(|| {
-                        Failure::usage(format!("--backend '{spec}': weight must be 1 to 1000"))
-                    })?;
+    if !(1..=1000).contains(&weight) {
+        return Err(format!("backend '{addr}': weight must be 1 to 1000"));
+    }
+    Ok(())
+}
+
+fn duration(what: &str, value: Option<String>) -> Result<Option<Duration>, String> {
+    value
+        .map(|v| parse::duration(&v).map_err(|e| format!("{what}: {e}")))
+        .transpose()
+}
+
+impl Settings {
+    fn merge(args: &BalanceArgs, file: FileConfig) -> Result<Settings, String> {
+        let health_file = file.health.unwrap_or_default();
+        let defaults = HealthConfig::default();
+        let check = args
+            .health_check
+            .clone()
+            .or(health_file.check)
+            .unwrap_or_else(|| "tcp".into());
+        let probe = match check.as_str() {
+            "tcp" => Probe::Tcp,
+            path if path.starts_with('/') => Probe::Http { path: path.into() },
+            other => {
+                return Err(format!(
+                    "health check '{other}': expected tcp or an HTTP path such as /healthz"
+                ))
             }
-            _ => {
-                return Err(Failure::usage(format!(
-                    "--backend '{spec}': unknown option '{option}'"
-                )))
+        };
+        let health = HealthConfig {
+            probe,
+            interval: args
+                .health_interval
+                .or(duration("health interval", health_file.interval)?)
+                .unwrap_or(defaults.interval),
+            timeout: args
+                .health_timeout
+                .or(duration("health timeout", health_file.timeout)?)
+                .unwrap_or(defaults.timeout),
+            rise: args.rise.or(health_file.rise).unwrap_or(defaults.rise),
+            fall: args.fall.or(health_file.fall).unwrap_or(defaults.fall),
+        };
+        if health.interval.is_zero()
+            || health.timeout.is_zero()
+            || health.rise == 0
+            || health.fall == 0
+        {
+            return Err("health interval, timeout, rise and fall must be more than zero".into());
+        }
+        let mode = match args.mode.clone().or(file.mode).as_deref().unwrap_or("http") {
+            "http" => "http",
+            "tcp" => "tcp",
+            other => return Err(format!("mode '{other}': expected http or tcp")),
+        };
+        if mode == "tcp" && matches!(health.probe, Probe::Http { .. }) {
+            return Err("an HTTP health check needs mode http".into());
+        }
+        let strategy: StrategyKind = args
+            .strategy
+            .clone()
+            .or(file.strategy)
+            .as_deref()
+            .unwrap_or("round-robin")
+            .parse()?;
+        let backends = if args.backends.is_empty() {
+            let mut list = Vec::new();
+            for b in file.backend {
+                check_backend(&b.addr, b.weight)?;
+                list.push((b.addr, b.weight));
             }
+            list
+        } else {
+            args.backends
+                .iter()
+                .map(|s| backend_spec(s))
+                .collect::<Result<_, _>>()?
+        };
+        if backends.is_empty() {
+            return Err(
+                "no backends: give --backend ADDR or [[backend]] tables in --config".into(),
+            );
+        }
+        Ok(Settings {
+            listen: args
+                .listen
+                .clone()
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            admin: args
+                .admin
+                .clone()
+                .or(file.admin)
+                .unwrap_or_else(|| "127.0.0.1:8081".into()),
+            mode,
+            strategy,
+            backends,
+            health,
+            grace: args
+                .grace
+                .or(duration("grace", file.grace)?)
+                .unwrap_or(Duration::from_secs(10)),
+            trusted: file.trusted_proxies.unwrap_or_default(),
+        })
+    }
+
+    fn load(args: &BalanceArgs) -> Result<Settings, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::merge(args, file)
+    }
+}
+
+/// The live backends and their health-check tasks.
+struct Supervisor {
+    pool: Arc<Pool>,
+    checks: HashMap<String, JoinHandle<()>>,
+}
+
+impl Supervisor {
+    /// Makes the pool match `settings`: unchanged backends (same address and weight) keep
+    /// their state, health and connection counts; new ones start healthy; removed ones stop
+    /// being checked (requests in flight on them finish).
+    fn apply(&mut self, settings: &Settings) {
+        let current: HashMap<(String, u32), Arc<Backend>> = self
+            .pool
+            .backends()
+            .iter()
+            .map(|b| ((b.addr.clone(), b.weight), b.clone()))
+            .collect();
+        let next: Vec<Arc<Backend>> = settings
+            .backends
+            .iter()
+            .map(|(addr, weight)| {
+                current
+                    .get(&(addr.clone(), *weight))
+                    .cloned()
+                    .unwrap_or_else(|| Backend::new(addr.clone(), *weight))
+            })
+            .collect();
+        for (_, task) in self.checks.drain() {
+            task.abort();
+        }
+        for b in &next {
+            let task = tokio::spawn(health::run(b.clone(), settings.health.clone()));
+            self.checks.insert(b.addr.clone(), task);
+        }
+        self.pool.set_backends(next);
+        if self.pool.strategy() != settings.strategy {
+            self.pool.set_strategy(settings.strategy);
         }
     }
-    Ok(Backend::new(addr, weight))
 }
 
 /// Runs the balancer until SIGINT or SIGTERM.
 pub fn balance(args: BalanceArgs) -> Result<(), Failure> {
-    let backends = args
-        .backends
-        .iter()
-        .map(|s| backend(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let strategy: StrategyKind = args.strategy.parse().map_err(Failure::usage)?;
-    let probe = match args.health_check.as_str() {
-        "tcp" => Probe::Tcp,
-        path if path.starts_with('/') => Probe::Http { path: path.into() },
-        other => {
-            return Err(Failure::usage(format!(
-                "--health-check '{other}': expected tcp or an HTTP path such as /healthz"
-            )))
-        }
+    let settings = Settings::load(&args).map_err(Failure::usage)?;
+    runtime::server()?.block_on(run(args, settings))
+}
+
+async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
+    let listen = listen_addr(&settings.listen).await?;
+    let admin_addr = listen_addr(&settings.admin).await?;
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+
+    let pool = Arc::new(Pool::new(Vec::new(), settings.strategy));
+    let mut supervisor = Supervisor {
+        pool: pool.clone(),
+        checks: HashMap::new(),
     };
-    if args.mode == "tcp" && matches!(probe, Probe::Http { .. }) {
-        return Err(Failure::usage(
-            "--health-check with a path needs --mode http",
-        ));
-    }
-    let health = HealthConfig {
-        probe,
-        interval: args.health_interval,
-        timeout: args.health_timeout,
-        rise: args.rise,
-        fall: args.fall,
-    };
-    if health.interval.is_zero() || health.timeout.is_zero() {
-        return Err(Failure::usage(
-            "health check interval and timeout must be more than zero",
-        ));
-    }
-    let pool = Arc::new(Pool::new(backends, strategy));
-    runtime::server()?.block_on(async move {
-        let listen = listen_addr(&args.listen).await?;
-        let admin_addr = listen_addr(&args.admin).await?;
-        let shutdown = Shutdown::new();
-        shutdown.on_signals();
+    supervisor.apply(&settings);
 
-        let admin_server = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
-        let mode: &'static str = if args.mode == "tcp" { "tcp" } else { "http" };
-        let admin_router = admin::router(AdminState { pool: pool.clone(), mode });
-        tracing::info!(addr = %admin_server.local_addr(), "admin API listening");
-        let admin_task = tokio::spawn(admin_server.serve(admin_router, shutdown.clone()));
+    let admin_server =
+        HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
+    let admin_router = admin::router(AdminState {
+        pool: pool.clone(),
+        mode: settings.mode,
+    });
+    tracing::info!(addr = %admin_server.local_addr(), "admin API listening");
+    let admin_task = tokio::spawn(admin_server.serve(admin_router, shutdown.clone()));
+    let reloads = tokio::spawn(reload_on_hangup(
+        args,
+        settings.clone(),
+        supervisor,
+        shutdown.clone(),
+    ));
 
-        let checks: Vec<_> = pool
-            .backends()
-            .iter()
-            .map(|b| tokio::spawn(health::run(b.clone(), health.clone())))
-            .collect();
-
-        let served = if mode == "tcp" {
-            let listener = bind_tcp(listen, DEFAULT_BACKLOG).map_err(Failure::runtime)?;
-            tracing::info!(addr = %listener.local_addr().map_err(Failure::runtime)?, %strategy, mode, backends = pool.len(), "balancer listening");
-            let config = TcpConfig { grace: args.grace, ..TcpConfig::default() };
-            tcp::serve(listener, pool.clone(), config, shutdown.clone()).await
-        } else {
-            let limits = Limits { grace: args.grace, ..Limits::default() };
-            let server = HttpServer::bind(listen, None, limits).map_err(Failure::runtime)?;
-            tracing::info!(addr = %server.local_addr(), %strategy, mode, backends = pool.len(), "balancer listening");
-            let proxy = HttpProxy::new(pool.clone(), HttpProxyConfig::default());
-            server.serve(proxy, shutdown.clone()).await
+    let served = if settings.mode == "tcp" {
+        let listener = bind_tcp(listen, DEFAULT_BACKLOG).map_err(Failure::runtime)?;
+        let local = listener.local_addr().map_err(Failure::runtime)?;
+        tracing::info!(addr = %local, strategy = %settings.strategy, mode = "tcp", backends = pool.len(), "balancer listening");
+        let config = TcpConfig {
+            grace: settings.grace,
+            ..TcpConfig::default()
         };
-        for check in checks {
-            check.abort();
+        tcp::serve(listener, pool.clone(), config, shutdown.clone()).await
+    } else {
+        let limits = Limits {
+            grace: settings.grace,
+            ..Limits::default()
+        };
+        let server = HttpServer::bind(listen, None, limits).map_err(Failure::runtime)?;
+        tracing::info!(addr = %server.local_addr(), strategy = %settings.strategy, mode = "http", backends = pool.len(), "balancer listening");
+        let proxy = HttpProxy::new(
+            pool.clone(),
+            HttpProxyConfig {
+                trusted_proxies: settings.trusted.clone(),
+                ..HttpProxyConfig::default()
+            },
+        );
+        server.serve(proxy, shutdown.clone()).await
+    };
+    reloads.abort();
+    let _ = admin_task.await;
+    served.map_err(|e| Failure::runtime(format!("balancer failed: {e}")))?;
+    tracing::info!("balancer stopped");
+    Ok(())
+}
+
+/// On each SIGHUP, reads the settings again and applies what can change while running
+/// (backends, weights, strategy, health checks); the listen and admin addresses and the mode
+/// need a restart.
+async fn reload_on_hangup(
+    args: BalanceArgs,
+    mut running: Settings,
+    mut supervisor: Supervisor,
+    shutdown: Shutdown,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reloads are off");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                got = hangups.recv() => if got.is_none() { return },
+            }
+            match Settings::load(&args) {
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; the running configuration stays")
+                }
+                Ok(next) => {
+                    if (next.listen.as_str(), next.admin.as_str(), next.mode)
+                        != (
+                            running.listen.as_str(),
+                            running.admin.as_str(),
+                            running.mode,
+                        )
+                    {
+                        tracing::warn!(
+                            "listen, admin and mode changes take effect at the next start"
+                        );
+                    }
+                    supervisor.apply(&next);
+                    tracing::info!(strategy = %next.strategy, backends = next.backends.len(), "configuration reloaded");
+                    running = next;
+                }
+            }
         }
-        let _ = admin_task.await;
-        served.map_err(|e| Failure::runtime(format!("balancer failed: {e}")))?;
-        tracing::info!("balancer stopped");
-        Ok(())
-    })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (args, running, supervisor);
+        shutdown.wait().await;
+    }
 }

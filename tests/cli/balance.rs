@@ -135,3 +135,106 @@ async fn bad_balance_flags_exit_2() {
         assert!(out.stderr.starts_with("error"), "{}", out.stderr);
     }
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_config_without_failing_a_request() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_reload_{}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut servers = Vec::new();
+    for name in ["one", "two"] {
+        let data = dir.join(name);
+        servers.push(
+            cli()
+                .spawn_server(
+                    &[
+                        "serve",
+                        "--name",
+                        name,
+                        "--data",
+                        data.to_str().unwrap(),
+                        "--listen",
+                        "127.0.0.1:0",
+                    ],
+                    "application server listening",
+                )
+                .await,
+        );
+    }
+    let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
+    let admin = free_port().await;
+    let config = dir.join("balance.toml");
+    let write = |backends: &[&str], strategy: &str| {
+        let mut text = format!("listen = \"127.0.0.1:0\"\nadmin = \"{admin}\"\nstrategy = \"{strategy}\"\n[health]\ncheck = \"/healthz\"\n");
+        for b in backends {
+            text.push_str(&format!("[[backend]]\naddr = \"{b}\"\n"));
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    write(&[&one], "round-robin");
+    let lb = cli()
+        .spawn_server(
+            &["balance", "--config", config.to_str().unwrap()],
+            "balancer listening",
+        )
+        .await;
+    let addr = lb.addr;
+    let served_by = |answer: String| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix("x-served-by: ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert_eq!(served_by(get(addr, "/healthz").await), "one");
+
+    // Steady load through the reloads; not one request may fail.
+    let load = tokio::spawn(async move {
+        let mut failed = 0;
+        for _ in 0..200 {
+            if !get(addr, "/healthz").await.starts_with("HTTP/1.1 200") {
+                failed += 1;
+            }
+        }
+        failed
+    });
+    write(&[&one, &two], "least-connections");
+    lb.signal("HUP").await;
+    let admin_addr = admin.parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !get(admin_addr, "/status").await.contains(&two) {
+        assert!(tokio::time::Instant::now() < deadline, "reload not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(get(admin_addr, "/status")
+        .await
+        .contains("least-connections"));
+
+    // A broken file: logged, and the running configuration stays.
+    std::fs::write(&config, "strategy = \"random\"\n").unwrap();
+    lb.signal("HUP").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = get(admin_addr, "/status").await;
+    assert!(status.contains(&one) && status.contains(&two), "{status}");
+    assert_eq!(load.await.unwrap(), 0, "requests failed during the reloads");
+
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        seen.insert(served_by(get(addr, "/healthz").await));
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "both backends serve after the reload: {seen:?}"
+    );
+
+    lb.signal("TERM").await;
+    let (code, log) = lb.wait(Duration::from_secs(15)).await;
+    assert_eq!(code.code(), Some(0), "{log}");
+    assert!(
+        log.contains("reload failed; the running configuration stays"),
+        "{log}"
+    );
+    for server in servers {
+        server.signal("TERM").await;
+        server.wait(Duration::from_secs(15)).await;
+    }
+}
