@@ -99,6 +99,11 @@ pub struct BalanceArgs {
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub grace: Option<Duration>,
+
+    /// The access log on standard output (HTTP mode): combined, json or off [default:
+    /// combined].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 const APP_SERVE_EXAMPLES: &str =

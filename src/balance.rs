@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use switchboard_balancer::admin::{self, AdminState};
 use switchboard_balancer::health::{self, HealthConfig, Probe};
-use switchboard_balancer::http::{HttpProxy, HttpProxyConfig};
+use switchboard_balancer::http::{HttpProxy, HttpProxyConfig, LogFormat};
 use switchboard_balancer::tcp::{self, TcpConfig};
 use switchboard_balancer::{Backend, Pool, StrategyKind};
 use switchboard_http::{HttpServer, Limits};
@@ -33,6 +33,7 @@ struct FileConfig {
     mode: Option<String>,
     strategy: Option<String>,
     grace: Option<String>,
+    log_format: Option<String>,
     trusted_proxies: Option<Vec<IpAddr>>,
     health: Option<FileHealth>,
     #[serde(default)]
@@ -84,6 +85,7 @@ struct Settings {
     health: HealthConfig,
     grace: Duration,
     trusted: Vec<IpAddr>,
+    access_log: Option<LogFormat>,
 }
 
 /// `ADDR[,weight=N]`.
@@ -211,6 +213,22 @@ impl Settings {
                 .or(duration("grace", file.grace)?)
                 .unwrap_or(Duration::from_secs(10)),
             trusted: file.trusted_proxies.unwrap_or_default(),
+            access_log: match args
+                .log_format
+                .clone()
+                .or(file.log_format)
+                .as_deref()
+                .unwrap_or("combined")
+            {
+                "combined" => Some(LogFormat::Combined),
+                "json" => Some(LogFormat::Json),
+                "off" => None,
+                other => {
+                    return Err(format!(
+                        "log format '{other}': expected combined, json or off"
+                    ))
+                }
+            },
         })
     }
 
@@ -318,10 +336,19 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
             pool.clone(),
             HttpProxyConfig {
                 trusted_proxies: settings.trusted.clone(),
+                access_log: settings.access_log,
                 ..HttpProxyConfig::default()
             },
         );
-        server.serve(proxy, shutdown.clone()).await
+        let served = server.serve(proxy.clone(), shutdown.clone()).await;
+        let dropped = proxy.dropped_log_lines();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "access log lines dropped: the output could not keep up"
+            );
+        }
+        served
     };
     reloads.abort();
     let _ = admin_task.await;

@@ -4,8 +4,8 @@
 //! backend; check a connection out (a refusal ejects the backend and the request goes to the
 //! next one, whole, since nothing was sent); strip hop-by-hop headers and add the forwarding
 //! ones; send; stream the answer back. The backend stays leased until the answer's body is
-//! done. An idempotent request without a body may be sent once more after a reset; any other
-//! request that may have reached a backend is never sent twice.
+//! done. An idempotent request without a body may be sent once more after a reset, within
+//! the retry budget; any other request that may have reached a backend is never sent twice.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,6 +24,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use switchboard_http::{PeerAddr, Scheme};
 
+use super::access_log::{AccessLog, Entry, LogFormat};
+use super::budget::RetryBudget;
 use super::upstream::Upstreams;
 use crate::{Lease, Outcome, PickContext, Pool};
 
@@ -43,6 +45,8 @@ pub struct HttpProxyConfig {
     pub eject_for: Duration,
     /// Peers whose X-Forwarded-For is believed (their client is the real one).
     pub trusted_proxies: Vec<IpAddr>,
+    /// An access log line per request, in this format; `None`: no access log.
+    pub access_log: Option<LogFormat>,
 }
 
 impl Default for HttpProxyConfig {
@@ -52,6 +56,7 @@ impl Default for HttpProxyConfig {
             response_timeout: Duration::from_secs(30),
             eject_for: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
+            access_log: None,
         }
     }
 }
@@ -67,18 +72,31 @@ struct Inner {
     pool: Arc<Pool>,
     upstreams: Upstreams,
     config: HttpProxyConfig,
+    budget: RetryBudget,
+    access_log: Option<AccessLog>,
 }
 
 impl HttpProxy {
-    /// A proxy over `pool`.
+    /// A proxy over `pool`. With an access log configured, must be called in a tokio runtime
+    /// (the log's writer starts).
     pub fn new(pool: Arc<Pool>, config: HttpProxyConfig) -> Self {
+        let access_log = config.access_log.map(AccessLog::start);
         HttpProxy {
             inner: Arc::new(Inner {
                 pool,
                 upstreams: Upstreams::default(),
                 config,
+                budget: RetryBudget::default(),
+                access_log,
             }),
         }
+    }
+}
+
+impl HttpProxy {
+    /// Access log lines dropped because the output could not keep up.
+    pub fn dropped_log_lines(&self) -> u64 {
+        self.inner.access_log.as_ref().map_or(0, AccessLog::dropped)
     }
 }
 
@@ -93,7 +111,7 @@ impl tower_service::Service<Request<Incoming>> for HttpProxy {
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.forward(req).await) })
+        Box::pin(async move { Ok(inner.handle(req).await) })
     }
 }
 
@@ -194,14 +212,66 @@ fn empty() -> UpstreamBody {
 }
 
 impl Inner {
-    async fn forward(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+    /// Forwards a request and logs it.
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+        let Some(log) = self.access_log.clone() else {
+            return self.forward(req).await.0;
+        };
+        let started = tokio::time::Instant::now();
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let mut entry = Entry {
+            client: req.extensions().get::<PeerAddr>().map(|p| p.0.ip()),
+            time: std::time::SystemTime::now(),
+            method: req.method().to_string(),
+            target: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
+            version: if req.version() == http::Version::HTTP_2 {
+                "HTTP/2.0"
+            } else {
+                "HTTP/1.1"
+            },
+            status: 0,
+            bytes: None,
+            referer: header(header::REFERER),
+            user_agent: header(header::USER_AGENT),
+            backend: None,
+            duration: Duration::ZERO,
+        };
+        let (response, backend) = self.forward(req).await;
+        entry.status = response.status().as_u16();
+        entry.bytes = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        entry.backend = backend;
+        entry.duration = started.elapsed();
+        log.log(&entry);
+        response
+    }
+
+    /// Forwards a request; returns the answer and the backend that gave it, if any.
+    async fn forward(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> (Response<ProxyBody>, Option<String>) {
+        self.budget.earn();
         if let Some(why) = smuggling(req.headers()) {
             tracing::info!(reason = why, "request refused");
-            return answer(
+            let refused = answer(
                 StatusCode::BAD_REQUEST,
                 &format!("bad request: {why}"),
                 true,
             );
+            return (refused, None);
         }
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
@@ -269,13 +339,9 @@ impl Inner {
             match sent {
                 Ok(Ok(response)) => {
                     lease.answered();
-                    return relay(
-                        self.clone(),
-                        response,
-                        lease,
-                        conn.sender,
-                        backend.addr.clone(),
-                    );
+                    let addr = backend.addr.clone();
+                    let relayed = relay(self.clone(), response, lease, conn.sender, addr.clone());
+                    return (relayed, Some(addr));
                 }
                 Ok(Err(mut e)) => {
                     lease.finish(Outcome::Failed);
@@ -286,32 +352,39 @@ impl Inner {
                         continue;
                     }
                     let e = e.into_error();
-                    if replayable && resets_left > 0 {
+                    if replayable && resets_left > 0 && self.budget.spend() {
                         resets_left -= 1;
                         tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
                         continue;
                     }
                     tracing::warn!(backend = %backend.addr, error = %e, "backend failed mid-request");
-                    return answer(
+                    let failed = answer(
                         StatusCode::BAD_GATEWAY,
                         "bad gateway: the backend failed",
                         false,
                     );
+                    return (failed, Some(backend.addr.clone()));
                 }
                 Err(_) => {
                     lease.finish(Outcome::Failed);
-                    return answer(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "gateway timeout: the backend did not answer in time",
-                        false,
+                    return (
+                        answer(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "gateway timeout: the backend did not answer in time",
+                            false,
+                        ),
+                        Some(backend.addr.clone()),
                     );
                 }
             }
         }
-        answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service unavailable: no healthy backend",
-            false,
+        (
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service unavailable: no healthy backend",
+                false,
+            ),
+            None,
         )
     }
 
