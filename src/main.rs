@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod client;
 mod echo;
 mod failure;
 mod logging;
@@ -19,13 +20,35 @@ mod users;
 use std::process::ExitCode;
 
 use clap::Parser;
+use switchboard_client::Method;
 
 use crate::args::{Args, Command, EchoCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    logging::init(args.verbose, args.quiet);
+    let (verbose, quiet) = (args.verbose, args.quiet);
     let result = match args.command {
+        // The client logs nothing; it starts without a log subscriber, and -v shows the request.
+        Command::Get(c) => client::run(Method::GET, c, verbose, quiet),
+        Command::Post(c) => client::run(Method::POST, c, verbose, quiet),
+        Command::Put(c) => client::run(Method::PUT, c, verbose, quiet),
+        Command::Patch(c) => client::run(Method::PATCH, c, verbose, quiet),
+        Command::Delete(c) => client::run(Method::DELETE, c, verbose, quiet),
+        Command::Head(c) => client::run(Method::HEAD, c, verbose, quiet),
+        Command::Request(r) => client::request(r, verbose, quiet),
+        command => {
+            logging::init(verbose, quiet);
+            run_server_command(command)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn run_server_command(command: Command) -> Result<(), failure::Failure> {
+    match command {
         Command::Echo(echo) => match echo.command {
             EchoCommand::Serve(serve) => echo::serve(serve),
             EchoCommand::Send(send) => echo::send(send),
@@ -34,9 +57,6 @@ fn main() -> ExitCode {
         Command::Users(users) => match users.command {
             UsersCommand::Create(create) => users::create(create),
         },
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(),
+        _ => unreachable!("client commands are run by main"),
     }
 }

@@ -1,5 +1,6 @@
 //! The `switchboard` binary as a user runs it: flags, output, exit statuses, signals.
 
+mod client;
 mod echo;
 mod serve;
 
