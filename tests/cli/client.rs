@@ -416,3 +416,82 @@ async fn download_writes_a_file_and_never_replaces_one_by_itself() {
     );
     stop(server).await;
 }
+
+#[tokio::test]
+async fn tls_is_verified_unless_told_and_speaks_http2() {
+    let dir = temp_dir("tls");
+    let data = dir.join("data");
+    let server = cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-self-signed",
+            ],
+            "application server listening",
+        )
+        .await;
+    let url = format!("https://127.0.0.1:{}/healthz", server.addr.port());
+
+    let out = cli().run(&["get", &url], b"").await;
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("certificate is not trusted"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+
+    let out = cli()
+        .run(&["get", &url, "--verify", "no", "-p", "hb"], b"")
+        .await;
+    assert_eq!(out.code(), 0, "{out:?}");
+    let text = out.stdout_text();
+    assert!(text.starts_with("HTTP/2 200 OK\n"), "ALPN chose h2: {text}");
+    assert!(text.ends_with(r#"{"status":"ok"}"#), "{text}");
+
+    let out = cli()
+        .run(
+            &[
+                "get",
+                &url,
+                "--verify",
+                "no",
+                "--http-version",
+                "1.1",
+                "-p",
+                "h",
+            ],
+            b"",
+        )
+        .await;
+    assert!(
+        out.stdout_text().starts_with("HTTP/1.1 200 OK\n"),
+        "{out:?}"
+    );
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn h2c_with_prior_knowledge() {
+    let (server, base, _dir) = server("h2c").await;
+    let out = cli()
+        .run(
+            &[
+                "get",
+                &format!("{base}/healthz"),
+                "--http-version",
+                "2",
+                "-p",
+                "h",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout_text().starts_with("HTTP/2 200 OK\n"), "{out:?}");
+    stop(server).await;
+}

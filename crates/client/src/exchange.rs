@@ -241,7 +241,14 @@ fn words(e: &(dyn std::error::Error + 'static)) -> String {
         current = err.source();
     }
     let text = innermost.to_string();
-    if text.contains("failed to lookup address") || text.contains("Name or service not known") {
+    if text.contains("invalid peer certificate") {
+        format!(
+            "TLS: the server's certificate is not trusted ({text}); \
+             use --cacert FILE to trust its CA, or --verify no"
+        )
+    } else if text.contains("failed to lookup address")
+        || text.contains("Name or service not known")
+    {
         format!("the host name does not resolve ({text})")
     } else {
         text
