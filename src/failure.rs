@@ -29,9 +29,20 @@ impl Failure {
         }
     }
 
-    /// Prints the message and returns the exit status.
+    /// The command did its work, and the outcome is an exit status of its own, already
+    /// explained (an HTTP client's 3, 4 or 5 for a 3xx, 4xx or 5xx answer): nothing is printed.
+    pub fn status(code: u8) -> Self {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
+
+    /// Prints the message (if any) and returns the exit status.
     pub fn report(self) -> ExitCode {
-        eprintln!("error: {}", self.message);
+        if !self.message.is_empty() {
+            eprintln!("error: {}", self.message);
+        }
         ExitCode::from(self.code)
     }
 }

@@ -9,6 +9,7 @@
 
 mod args;
 mod balance;
+mod client;
 mod echo;
 mod failure;
 mod logging;
@@ -20,22 +21,47 @@ mod users;
 use std::process::ExitCode;
 
 use clap::Parser;
+use switchboard_client::Method;
 
 use crate::args::{Args, Command, EchoCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    logging::init(args.verbose, args.quiet);
+    let (verbose, quiet) = (args.verbose, args.quiet);
+    // The client commands log nothing: they start without a log subscriber (it costs start-up
+    // time), and for them -v shows the request. Everything else logs.
     let result = match args.command {
+        Command::Get(c) => client::run(Method::GET, c, verbose, quiet),
+        Command::Post(c) => client::run(Method::POST, c, verbose, quiet),
+        Command::Put(c) => client::run(Method::PUT, c, verbose, quiet),
+        Command::Patch(c) => client::run(Method::PATCH, c, verbose, quiet),
+        Command::Delete(c) => client::run(Method::DELETE, c, verbose, quiet),
+        Command::Head(c) => client::run(Method::HEAD, c, verbose, quiet),
+        Command::Request(r) => client::request(r, verbose, quiet),
         Command::Echo(echo) => match echo.command {
-            EchoCommand::Serve(serve) => echo::serve(serve),
-            EchoCommand::Send(send) => echo::send(send),
+            EchoCommand::Serve(serve) => {
+                logging::init(verbose, quiet);
+                echo::serve(serve)
+            }
+            EchoCommand::Send(send) => {
+                logging::init(verbose, quiet);
+                echo::send(send)
+            }
         },
-        Command::Serve(serve) => serve::serve(*serve),
+        Command::Serve(serve) => {
+            logging::init(verbose, quiet);
+            serve::serve(*serve)
+        }
         Command::Users(users) => match users.command {
-            UsersCommand::Create(create) => users::create(create),
+            UsersCommand::Create(create) => {
+                logging::init(verbose, quiet);
+                users::create(create)
+            }
         },
-        Command::Balance(balance) => balance::balance(*balance),
+        Command::Balance(balance) => {
+            logging::init(verbose, quiet);
+            balance::balance(*balance)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

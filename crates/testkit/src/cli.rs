@@ -16,6 +16,7 @@ use crate::PATIENCE;
 pub struct Cli {
     bin: PathBuf,
     env: Vec<(String, String)>,
+    dir: Option<PathBuf>,
 }
 
 /// What a finished command did.
@@ -49,7 +50,14 @@ impl Cli {
         Cli {
             bin: bin.into(),
             env: Vec::new(),
+            dir: None,
         }
+    }
+
+    /// The same binary, run in directory `dir`.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
     }
 
     /// The same binary, run with `key=value` in its environment.
@@ -71,6 +79,9 @@ impl Cli {
             }
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.dir {
+            cmd.current_dir(dir);
+        }
         cmd
     }
 
