@@ -125,6 +125,10 @@ pub struct BalanceArgs {
     /// combined].
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+
+    /// Keep each client on one backend with a cookie (HTTP mode), for stateful applications.
+    #[arg(long)]
+    pub sticky: bool,
 }
 
 const CLIENT_EXAMPLES: &str = "Request items:

@@ -34,6 +34,7 @@ struct FileConfig {
     strategy: Option<String>,
     grace: Option<String>,
     log_format: Option<String>,
+    sticky: Option<bool>,
     trusted_proxies: Option<Vec<IpAddr>>,
     health: Option<FileHealth>,
     #[serde(default)]
@@ -86,6 +87,7 @@ struct Settings {
     grace: Duration,
     trusted: Vec<IpAddr>,
     access_log: Option<LogFormat>,
+    sticky: bool,
 }
 
 /// `ADDR[,weight=N]`.
@@ -213,6 +215,7 @@ impl Settings {
                 .or(duration("grace", file.grace)?)
                 .unwrap_or(Duration::from_secs(10)),
             trusted: file.trusted_proxies.unwrap_or_default(),
+            sticky: args.sticky || file.sticky.unwrap_or(false),
             access_log: match args
                 .log_format
                 .clone()
@@ -337,6 +340,7 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
             HttpProxyConfig {
                 trusted_proxies: settings.trusted.clone(),
                 access_log: settings.access_log,
+                sticky: settings.sticky,
                 ..HttpProxyConfig::default()
             },
         );

@@ -62,6 +62,15 @@ impl Backend {
         })
     }
 
+    /// The token that names it in a sticky cookie: a hash of its address, so the cookie does
+    /// not tell clients where backends are.
+    pub fn sticky_token(&self) -> String {
+        format!(
+            "{:016x}",
+            crate::strategy::ip_hash::hash(b"sticky", self.addr.as_bytes())
+        )
+    }
+
     /// Whether it may get traffic: up by its checks, and not ejected for recent failures.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire) && !self.is_ejected()

@@ -292,3 +292,71 @@ async fn a_post_that_reached_a_backend_is_never_sent_twice() {
     );
     lb.stop().await.unwrap();
 }
+
+/// The whole answer, head included.
+async fn send_raw(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_sticky_cookie_keeps_a_client_on_its_backend_while_it_is_up() {
+    let b: Vec<TestBackend> = ["A", "B", "C"].into_iter().map(start_backend).collect();
+    let pool = Arc::new(Pool::new(
+        b.iter()
+            .map(|b| Backend::new(b.running.addr.to_string(), 1))
+            .collect(),
+        StrategyKind::RoundRobin,
+    ));
+    let proxy = HttpProxy::new(
+        pool.clone(),
+        HttpProxyConfig {
+            sticky: true,
+            ..HttpProxyConfig::default()
+        },
+    );
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    let lb = Running::spawn(addr, shutdown.clone(), server.serve(proxy, shutdown));
+
+    let first = send_raw(
+        addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a sticky cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("sb_backend="), "{cookie}");
+    let name_of = |answer: &str| answer.split("\r\n\r\n").nth(1).unwrap_or("").chars().next();
+    let home = name_of(&first);
+    let with_cookie =
+        format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n");
+    for _ in 0..6 {
+        let answer = send_raw(addr, &with_cookie).await;
+        assert_eq!(name_of(&answer), home);
+        assert!(
+            !answer.contains("set-cookie"),
+            "no new cookie while it stays: {answer}"
+        );
+    }
+    // Its backend goes down: elsewhere, with a new cookie.
+    let index = ["A", "B", "C"]
+        .iter()
+        .position(|n| Some(n.chars().next().unwrap()) == home)
+        .unwrap();
+    pool.backends()[index].set_healthy(false);
+    let moved = send_raw(addr, &with_cookie).await;
+    assert_ne!(name_of(&moved), home);
+    assert!(moved.contains("set-cookie: sb_backend="), "{moved}");
+    lb.stop().await.unwrap();
+}

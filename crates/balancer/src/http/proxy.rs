@@ -47,6 +47,9 @@ pub struct HttpProxyConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// An access log line per request, in this format; `None`: no access log.
     pub access_log: Option<LogFormat>,
+    /// Cookie stickiness: a client's first answer carries a cookie naming its backend, and
+    /// later requests go back to that backend while it is healthy.
+    pub sticky: bool,
 }
 
 impl Default for HttpProxyConfig {
@@ -57,6 +60,7 @@ impl Default for HttpProxyConfig {
             eject_for: Duration::from_secs(5),
             trusted_proxies: Vec::new(),
             access_log: None,
+            sticky: false,
         }
     }
 }
@@ -202,6 +206,28 @@ fn is_idempotent(method: &Method) -> bool {
     )
 }
 
+/// The cookie that pins a client to a backend.
+const STICKY_COOKIE: &str = "sb_backend";
+
+/// The healthy backend a request's sticky cookie names, if stickiness is on.
+fn sticky_target(pool: &Pool, sticky: bool, headers: &HeaderMap) -> Option<Arc<crate::Backend>> {
+    if !sticky {
+        return None;
+    }
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == STICKY_COOKIE)
+        .map(|(_, value)| value.trim().to_string())?;
+    pool.backends()
+        .iter()
+        .find(|b| b.is_healthy() && b.sticky_token() == token)
+        .cloned()
+}
+
 /// The body of a request sent to a backend.
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 
@@ -294,8 +320,11 @@ impl Inner {
         let mut resets_left = u32::from(replayable);
         let mut unsent: Option<Request<UpstreamBody>> = None;
 
+        // Stickiness: the backend the client's cookie names goes first, while it is healthy.
+        let mut pinned = sticky_target(&self.pool, self.config.sticky, &parts.headers);
+        let pinned_token = pinned.as_ref().map(|b| b.sticky_token());
         for _ in 0..self.pool.len().max(1) * 2 {
-            let Some(backend) = self.pool.pick(&ctx) else {
+            let Some(backend) = pinned.take().or_else(|| self.pool.pick(&ctx)) else {
                 break;
             };
             let mut lease = backend.lease();
@@ -340,7 +369,16 @@ impl Inner {
                 Ok(Ok(response)) => {
                     lease.answered();
                     let addr = backend.addr.clone();
-                    let relayed = relay(self.clone(), response, lease, conn.sender, addr.clone());
+                    let mut relayed =
+                        relay(self.clone(), response, lease, conn.sender, addr.clone());
+                    let token = backend.sticky_token();
+                    if self.config.sticky && pinned_token.as_deref() != Some(token.as_str()) {
+                        let cookie =
+                            format!("{STICKY_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
+                        if let Ok(v) = HeaderValue::from_str(&cookie) {
+                            relayed.headers_mut().append(header::SET_COOKIE, v);
+                        }
+                    }
                     return (relayed, Some(addr));
                 }
                 Ok(Err(mut e)) => {

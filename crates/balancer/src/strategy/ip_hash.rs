@@ -42,7 +42,7 @@ fn score(client: &[u8; 16], backend: &Backend) -> f64 {
 /// FNV-1a over both inputs, then splitmix64's finalizer for avalanche. Written here because
 /// the standard library's hasher is not guaranteed stable across releases, and a client must
 /// keep its backend across an upgrade of the balancer.
-fn hash(a: &[u8], b: &[u8]) -> u64 {
+pub(crate) fn hash(a: &[u8], b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in a.iter().chain([0xffu8].iter()).chain(b) {
         h ^= u64::from(*byte);

@@ -1,6 +1,6 @@
 //! [`Strategy`]: how the balancer chooses a backend for a request. One file per strategy.
 
-mod ip_hash;
+pub(crate) mod ip_hash;
 mod least_connections;
 mod p2c;
 mod round_robin;
