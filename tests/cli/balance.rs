@@ -2,23 +2,10 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use switchboard_testkit::http_get;
+use tokio::net::TcpListener;
 
 use crate::cli;
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
-}
 
 async fn free_port() -> String {
     TcpListener::bind("127.0.0.1:0")
@@ -75,7 +62,7 @@ async fn balances_two_servers_and_reports_them() {
 
     let mut served_by = Vec::new();
     for _ in 0..4 {
-        let answer = get(lb.addr, "/healthz").await;
+        let answer = http_get(lb.addr, "/healthz").await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         let name = answer
             .lines()
@@ -86,7 +73,7 @@ async fn balances_two_servers_and_reports_them() {
     }
     assert_eq!(served_by, ["one", "two", "one", "two"]);
 
-    let status = get(admin.parse().unwrap(), "/status").await;
+    let status = http_get(admin.parse().unwrap(), "/status").await;
     assert!(status.contains("\"strategy\":\"round-robin\""), "{status}");
     assert!(status.contains(&format!("\"addr\":\"{one}\"")), "{status}");
 
@@ -184,13 +171,13 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
             .find_map(|l| l.strip_prefix("x-served-by: ").map(str::to_string))
             .unwrap_or_default()
     };
-    assert_eq!(served_by(get(addr, "/healthz").await), "one");
+    assert_eq!(served_by(http_get(addr, "/healthz").await), "one");
 
     // Steady load through the reloads; not one request may fail.
     let load = tokio::spawn(async move {
         let mut failed = 0;
         for _ in 0..200 {
-            if !get(addr, "/healthz").await.starts_with("HTTP/1.1 200") {
+            if !http_get(addr, "/healthz").await.starts_with("HTTP/1.1 200") {
                 failed += 1;
             }
         }
@@ -200,11 +187,11 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
     lb.signal("HUP").await;
     let admin_addr = admin.parse().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !get(admin_addr, "/status").await.contains(&two) {
+    while !http_get(admin_addr, "/status").await.contains(&two) {
         assert!(tokio::time::Instant::now() < deadline, "reload not applied");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(get(admin_addr, "/status")
+    assert!(http_get(admin_addr, "/status")
         .await
         .contains("least-connections"));
 
@@ -212,13 +199,13 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
     std::fs::write(&config, "strategy = \"random\"\n").unwrap();
     lb.signal("HUP").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let status = get(admin_addr, "/status").await;
+    let status = http_get(admin_addr, "/status").await;
     assert!(status.contains(&one) && status.contains(&two), "{status}");
     assert_eq!(load.await.unwrap(), 0, "requests failed during the reloads");
 
     let mut seen = std::collections::HashSet::new();
     for _ in 0..6 {
-        seen.insert(served_by(get(addr, "/healthz").await));
+        seen.insert(served_by(http_get(addr, "/healthz").await));
     }
     assert_eq!(
         seen.len(),

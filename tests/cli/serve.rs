@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use switchboard_testkit::http_get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -16,19 +17,6 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A plain HTTP/1.1 GET; returns the whole answer as text.
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test]
@@ -52,7 +40,7 @@ async fn serves_with_flags_over_environment_over_file() {
             "application server listening",
         )
         .await;
-    let answer = get(server.addr, "/healthz").await;
+    let answer = http_get(server.addr, "/healthz").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("x-served-by: from-file"), "{answer}");
     server.signal("TERM").await;
@@ -70,7 +58,7 @@ async fn serves_with_flags_over_environment_over_file() {
             "application server listening",
         )
         .await;
-    assert!(get(server.addr, "/healthz")
+    assert!(http_get(server.addr, "/healthz")
         .await
         .contains("x-served-by: from-env"));
     server.signal("TERM").await;
@@ -81,7 +69,7 @@ async fn serves_with_flags_over_environment_over_file() {
             "application server listening",
         )
         .await;
-    assert!(get(server.addr, "/healthz")
+    assert!(http_get(server.addr, "/healthz")
         .await
         .contains("x-served-by: from-flag"));
     server.signal("INT").await;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_net::{is_transient_accept_error, Shutdown, TaskTracker};
+use switchboard_net::{Shutdown, TaskTracker};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
@@ -48,19 +48,7 @@ pub async fn serve(
     let listener = TcpListener::from_std(listener)?;
     let tracker = TaskTracker::new();
     let cut = Shutdown::new();
-    loop {
-        let (client, peer) = tokio::select! {
-            _ = shutdown.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; pausing 100 ms");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((client, peer)) = switchboard_net::accept(&listener, &shutdown).await {
         let (pool, config, cut) = (pool.clone(), config.clone(), cut.clone());
         tracker.spawn(async move {
             tokio::select! {

@@ -1,26 +1,11 @@
 //! The admin API over real HTTP.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use switchboard_balancer::admin::{self, AdminState};
 use switchboard_balancer::{Backend, Outcome, Pool, StrategyKind};
 use switchboard_http::{HttpServer, Limits};
-use switchboard_testkit::{Running, Shutdown};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    out
-}
+use switchboard_testkit::{http_get, Running, Shutdown};
 
 #[tokio::test]
 async fn status_and_metrics_report_every_backend() {
@@ -46,7 +31,7 @@ async fn status_and_metrics_report_every_backend() {
     });
     let running = Running::spawn(addr, shutdown.clone(), server.serve(router, shutdown));
 
-    let status = get(addr, "/status").await;
+    let status = http_get(addr, "/status").await;
     let body = status.split_once("\r\n\r\n").unwrap().1;
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["strategy"], "least-connections");
@@ -61,11 +46,11 @@ async fn status_and_metrics_report_every_backend() {
     assert_eq!(b[1]["errors"], 1);
 
     pool.set_strategy(StrategyKind::IpHash);
-    assert!(get(addr, "/status")
+    assert!(http_get(addr, "/status")
         .await
         .contains("\"strategy\":\"ip-hash\""));
 
-    let metrics = get(addr, "/metrics").await;
+    let metrics = http_get(addr, "/metrics").await;
     for line in [
         "switchboard_balancer_backend_up{backend=\"127.0.0.1:9002\"} 0",
         "switchboard_balancer_backend_in_flight{backend=\"127.0.0.1:9001\"} 1",

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_net::{is_transient_accept_error, ConnectionLimit, Shutdown, TaskTracker};
+use switchboard_net::{ConnectionLimit, Shutdown, TaskTracker};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
@@ -30,20 +30,7 @@ pub(crate) async fn serve(
     // Triggered when the grace period is over: conversations still open then are closed.
     let force = Shutdown::new();
 
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) => {
-                    // Out of file descriptors or memory: pause rather than spin.
-                    tracing::warn!(error = %e, "accept failed; pausing 100 ms");
-                    sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = switchboard_net::accept(&listener, &shutdown).await {
         let Some(permit) = limit.try_acquire() else {
             tracing::info!(%peer, open = limit.open(), "refused: server busy");
             tracker.spawn(refuse_busy(stream));

@@ -4,7 +4,6 @@ use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -12,8 +11,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::TokioTimer;
 use switchboard_net::{
-    bind_tcp, is_transient_accept_error, BindError, ConnectionLimit, Shutdown, TaskTracker,
-    DEFAULT_BACKLOG,
+    bind_tcp, BindError, ConnectionLimit, Shutdown, TaskTracker, DEFAULT_BACKLOG,
 };
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -21,10 +19,6 @@ use tower_service::Service;
 
 use crate::conn::{self, Shared, TaskExecutor};
 use crate::Limits;
-
-/// How long the accept loop pauses after an error that is not about one connection (out of
-/// file descriptors, say), so it does not spin.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// A bound HTTP server, ready to [`serve`](Self::serve).
 ///
@@ -147,26 +141,7 @@ impl HttpServer {
         });
         tracing::debug!(addr = %local_addr, tls = shared.tls.is_some(), "HTTP server listening");
 
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                () = shutdown.wait() => break,
-                accepted = listener.accept() => accepted,
-            };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(e) if is_transient_accept_error(&e) => {
-                    tracing::debug!(error = %e, "accept failed; going on");
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; pausing");
-                    tokio::select! {
-                        () = shutdown.wait() => break,
-                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
-                    }
-                }
-            };
+        while let Some((stream, peer)) = switchboard_net::accept(&listener, &shutdown).await {
             let Some(permit) = connections.try_acquire() else {
                 tracing::debug!(
                     %peer,

@@ -14,7 +14,8 @@
 //! - [`Shutdown`] is the one shutdown signal a server watches: triggered by SIGINT/SIGTERM
 //!   ([`Shutdown::on_signals`]) or by a test. It is a cancellation token, so async code awaits
 //!   it and blocking code polls it.
-//! - [`is_transient_accept_error`] tells an accept loop which errors to shrug off.
+//! - [`accept`] is every server's accept loop step: the next connection, or `None` at
+//!   shutdown, shrugging off errors about one connection and pausing on the others.
 #![forbid(unsafe_code)]
 
 mod limit;
@@ -23,7 +24,7 @@ mod shutdown;
 
 pub use limit::{ConnectionLimit, ConnectionPermit};
 pub use listen::{
-    bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
+    accept, bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
     DEFAULT_BACKLOG,
 };
 pub use shutdown::Shutdown;

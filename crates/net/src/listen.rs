@@ -119,6 +119,38 @@ pub fn is_transient_accept_error(e: &io::Error) -> bool {
     )
 }
 
+/// How long an accept loop pauses after an error that is not about one connection.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The next connection on `listener`, or `None` once `shutdown` is triggered. Errors that
+/// concern only the connection being accepted are skipped; others (out of file descriptors,
+/// out of memory) pause the loop briefly instead of spinning. Every server's accept loop.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+    shutdown: &crate::Shutdown,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.wait() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(accepted) => return Some(accepted),
+            Err(e) if is_transient_accept_error(&e) => {
+                tracing::debug!(error = %e, "accept failed; going on");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; pausing");
+                tokio::select! {
+                    () = shutdown.wait() => return None,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

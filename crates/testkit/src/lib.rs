@@ -7,6 +7,7 @@
 //!   address it reports.
 //! - [`payload`]: reproducible random bytes.
 //! - [`wait_until_accepting`]: polls a TCP address until it accepts.
+//! - [`http_get`]: a raw HTTP/1.1 GET, the answer as text.
 //!
 //! Every helper is bounded in time: a test that goes wrong fails with a message, never hangs.
 #![forbid(unsafe_code)]
@@ -75,6 +76,27 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes);
     bytes
+}
+
+/// The whole answer (head and body, as text) to `GET path` over a fresh HTTP/1.1 connection
+/// that asks to be closed; exact bytes on the wire, so nothing normalises the path. Fails the
+/// test past [`PATIENCE`].
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} from {addr}: no answer within {PATIENCE:?}"))
+        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Waits until `addr` accepts TCP connections, for at most [`PATIENCE`].
