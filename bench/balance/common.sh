@@ -121,14 +121,14 @@ stop_backends() {
   backend_ports=()
 }
 
-# Requests each backend has answered so far (its stub_status count, less the status requests
-# themselves), space-separated in backend order.
+# Connections each backend has accepted and requests it has answered so far (its stub_status
+# counts, which include the status request itself and its connection), as ACCEPTS:REQUESTS,
+# space-separated in backend order.
 backend_counts() {
-  local p n counts=() i=0
+  local p n counts=()
   for p in "${backend_ports[@]}"; do
-    n=$(curl -s --max-time 2 "http://127.0.0.1:$p/nginx_status" | awk 'NR == 3 { print $3 }')
-    counts+=("${n:-0}")
-    i=$((i + 1))
+    n=$(curl -s --max-time 2 "http://127.0.0.1:$p/nginx_status" | awk 'NR == 3 { print $1 ":" $3 }')
+    counts+=("${n:-0:0}")
   done
   echo "${counts[*]}"
 }
@@ -159,6 +159,18 @@ global
     nbthread 1
     maxconn $maxconn
     pidfile $dir/haproxy.pid
+EOF
+    # HAProxy wants two descriptors per connection (client and server side) and stops when it
+    # cannot raise its limit that far; where the hard limit is lower, it gets what there is
+    # (idle clients with pooled backend connections need little more than one each), and
+    # `no strict-limits` makes the shortfall a warning instead of a refusal to start.
+    local nofile
+    nofile=$(ulimit -n)
+    if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((maxconn * 2 + 256)) ]; then
+      echo "    ulimit-n $nofile"
+      echo "    no strict-limits"
+    fi
+    cat <<EOF
 
 defaults
     mode $mode

@@ -6,9 +6,9 @@
 
 http (bench/balance/run.sh): per peer, median requests/sec and p99 over rounds, and the medians
 of per-round ratios to HAProxy (req/s and p99) and to nginx (req/s). Columns: round, server,
-rps, p99_ms, requests, non2xx, sock_errors, server_cpu, backends_cpu, wrk_cpu, spread. A run
-with non-2xx answers or socket errors is left out of the medians and of the ratios, and the
-table says so. Targets, for every peer whose name starts with the subject (switchboard): req/s
+rps, p99_ms, requests, non2xx, sock_errors, server_cpu, backends_cpu, wrk_cpu, spread,
+backend_conns. A run with non-2xx answers or socket errors is left out of the medians and of
+the ratios, and the table says so. Targets, for every peer whose name starts with the subject (switchboard): req/s
 >= 1.0x HAProxy's, p99 <= 1.0x HAProxy's.
 
 tcp (bench/balance/tcp.sh): per peer and connection count, median round trips per second and
@@ -107,7 +107,8 @@ def http_report(path, subject, reference):
         )
 
     print()
-    header = ["peer", "CPU balancer", "CPU backends (3)", "CPU wrk", "backend shares b1/b2/b3 %"]
+    header = ["peer", "CPU balancer", "CPU backends (3)", "CPU wrk", "backend connections opened",
+              "backend shares b1/b2/b3 %"]
     print(f"| {' | '.join(header)} |")
     print(f"|{'---|' * len(header)}")
     for s in servers:
@@ -116,6 +117,14 @@ def http_report(path, subject, reference):
         for col in ("server_cpu", "backends_cpu", "wrk_cpu"):
             vals = [number(r[col]) for r in rows if number(r[col]) is not None]
             out.append(f"{statistics.median(vals):.0f}%" if vals else "-")
+        opened = [(number(r.get("backend_conns")), number(r["requests"])) for r in rows]
+        opened = [(o, n) for o, n in opened if o is not None and n]
+        if opened:
+            o = statistics.median(o for o, _ in opened)
+            per = statistics.median(1000 * o / n for o, n in opened)
+            out.append(f"{o:,.0f} ({per:,.1f} per 1,000 requests)")
+        else:
+            out.append("-")
         out.append(", ".join(r.get("spread", "") or "?" for r in rows))
         print(f"| {' | '.join(out)} |")
     print(
@@ -126,6 +135,9 @@ def http_report(path, subject, reference):
         "\nCPU: shares of one core over the run, medians. The balancer has its core to itself;"
         " wrk and the three backends share the other, so when CPU wrk + CPU backends is near 100%"
         " the load side was the limit and every peer's figure is a floor."
+        "\nBackend connections opened: connections the three backends accepted during the run"
+        " (a balancer that keeps its backend connections alive opens a few dozen at most; one per"
+        " request means every request paid a backend connect and close, on the load core)."
         "\nBackend shares: each backend's part of the requests answered during each run (one"
         " entry per round)."
     )

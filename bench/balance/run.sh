@@ -78,12 +78,17 @@ measure() {
       scpu = t[1] > 0 ? 100 * ticks / clk / t[1] : ""
       bcpu = t[1] > 0 ? 100 * bticks / clk / t[1] : ""
       wcpu = t[1] > 0 ? 100 * (t[2] + t[3]) / t[1] : ""
-      # each backend'"'"'s share of the requests answered during the run, in percent
-      n = split(c0, a, " "); split(c1, b, " "); total = 0
-      for (i = 1; i <= n; i++) { d[i] = b[i] - a[i] - 1; if (d[i] < 0) d[i] = 0; total += d[i] }
+      # each backend'"'"'s share of the requests answered during the run, in percent, and the
+      # connections the backends accepted meanwhile (less the later status request'"'"'s own)
+      n = split(c0, a, " "); split(c1, b, " "); total = 0; opened = 0
+      for (i = 1; i <= n; i++) {
+        split(a[i], x, ":"); split(b[i], y, ":")
+        d[i] = y[2] - x[2] - 1; if (d[i] < 0) d[i] = 0; total += d[i]
+        opened += y[1] - x[1] - 1
+      }
       spread = ""
       for (i = 1; i <= n; i++) spread = spread (i > 1 ? "/" : "") (total ? sprintf("%.0f", 100 * d[i] / total) : "?")
-      printf "%s\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\n", rps, p99, req, non2xx, sock, scpu, bcpu, wcpu, spread
+      printf "%s\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%s\t%d\n", rps, p99, req, non2xx, sock, scpu, bcpu, wcpu, spread, opened
     }' "$wout"
 }
 
@@ -94,7 +99,7 @@ echo "$settings" >&2
 start_backends 3 4096
 echo "backends: ${backend_ports[*]}" >&2
 
-printf 'round\tserver\trps\tp99_ms\trequests\tnon2xx\tsock_errors\tserver_cpu\tbackends_cpu\twrk_cpu\tspread\n' >"$results"
+printf 'round\tserver\trps\tp99_ms\trequests\tnon2xx\tsock_errors\tserver_cpu\tbackends_cpu\twrk_cpu\tspread\tbackend_conns\n' >"$results"
 for round in $(seq "$rounds"); do
   for name in $servers; do
     start_peer "$name" 4096 http
@@ -107,11 +112,11 @@ for round in $(seq "$rounds"); do
     row=$(measure "$secs" "$round-$name")
     stop_peer
     printf '%s\t%s\t%s\n' "$round" "$name" "$row" >>"$results"
-    IFS=$'\t' read -r rps p99 _ non2xx sock scpu bcpu wcpu spread <<<"$row"
+    IFS=$'\t' read -r rps p99 _ non2xx sock scpu bcpu wcpu spread opened <<<"$row"
     flag=""
     if [ "$non2xx" != 0 ] || [ "$sock" != 0 ]; then flag="  ERRORS: $non2xx non-2xx, $sock socket"; fi
-    printf 'round %s  %-15s %10s req/s  p99 %8s ms  cpu balancer %3s%% backends %3s%% wrk %3s%%  spread %s%s\n' \
-      "$round" "$name" "$rps" "$p99" "$scpu" "$bcpu" "$wcpu" "$spread" "$flag" >&2
+    printf 'round %s  %-15s %10s req/s  p99 %8s ms  cpu balancer %3s%% backends %3s%% wrk %3s%%  spread %s  backend conns opened %s%s\n' \
+      "$round" "$name" "$rps" "$p99" "$scpu" "$bcpu" "$wcpu" "$spread" "$opened" "$flag" >&2
   done
 done
 stop_backends

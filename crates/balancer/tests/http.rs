@@ -360,3 +360,74 @@ async fn a_sticky_cookie_keeps_a_client_on_its_backend_while_it_is_up() {
     assert!(moved.contains("set-cookie: sb_backend="), "{moved}");
     lb.stop().await.unwrap();
 }
+
+/// A backend that switches to an echo protocol when asked: answers 101, then echoes bytes.
+async fn upgrading_backend() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_lowercase();
+                assert!(
+                    head.contains("upgrade: echo") && head.contains("connection: upgrade"),
+                    "{head}"
+                );
+                let _ = s
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn upgrades_pass_through_to_the_backend() {
+    let backend = upgrading_backend().await;
+    let (lb, pool) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    let mut s = TcpStream::connect(lb.addr).await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            s.read(&mut byte).await.unwrap(),
+            1,
+            "closed before the head ended"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    // Now the bytes are the backend's protocol, both ways, through the balancer.
+    for message in [&b"ping"[..], b"and again"] {
+        s.write_all(message).await.unwrap();
+        let mut back = vec![0u8; message.len()];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(back, message);
+    }
+    assert_eq!(
+        pool.backends()[0].in_flight(),
+        1,
+        "leased while the tunnel lasts"
+    );
+    drop(s);
+    lb.stop().await.unwrap();
+}

@@ -238,7 +238,9 @@ where
     };
     match protocol {
         Protocol::Http1 => {
-            let conn = shared.http1.serve_connection(io, service);
+            // With upgrades: a service that answers 101 (a WebSocket, say) takes the connection
+            // over; this task then ends, and the upgraded stream is the service's.
+            let conn = shared.http1.serve_connection(io, service).with_upgrades();
             drive(conn, graceful_http1, &activity, shared, true).await
         }
         Protocol::Http2 => {
@@ -248,11 +250,11 @@ where
     }
 }
 
-fn graceful_http1<I, S, B>(conn: Pin<&mut http1::Connection<I, S>>)
+fn graceful_http1<I, S, B>(conn: Pin<&mut http1::UpgradeableConnection<I, S>>)
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     B: http_body::Body + 'static,
     B::Error: Into<BoxError>,
 {

@@ -52,6 +52,10 @@
 //! this crate detects the protocol itself (ALPN, or the h2 preface) and runs hyper's HTTP/1 and
 //! HTTP/2 servers directly.
 //!
+//! HTTP/1 connections accept upgrades: a service that answers 101 takes the connection over
+//! (the balancer's WebSocket pass-through); from then on it is the service's, outside the
+//! connection cap and the drain.
+//!
 //! # Invariants
 //!
 //! - One connection's failure (a bad handshake, a protocol error, a reset) is logged at debug
