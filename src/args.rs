@@ -129,6 +129,11 @@ pub struct BalanceArgs {
     /// Keep each client on one backend with a cookie (HTTP mode), for stateful applications.
     #[arg(long)]
     pub sticky: bool,
+
+    /// Connections from the trusted proxies (`trusted-proxies` in --config) open with a PROXY
+    /// protocol header naming the real client.
+    #[arg(long)]
+    pub proxy_protocol: bool,
 }
 
 const CLIENT_EXAMPLES: &str = "Request items:

@@ -35,6 +35,7 @@ struct FileConfig {
     grace: Option<String>,
     log_format: Option<String>,
     sticky: Option<bool>,
+    proxy_protocol: Option<bool>,
     trusted_proxies: Option<Vec<IpAddr>>,
     health: Option<FileHealth>,
     #[serde(default)]
@@ -88,6 +89,7 @@ struct Settings {
     trusted: Vec<IpAddr>,
     access_log: Option<LogFormat>,
     sticky: bool,
+    proxy_protocol: bool,
 }
 
 /// `ADDR[,weight=N]`.
@@ -216,6 +218,7 @@ impl Settings {
                 .unwrap_or(Duration::from_secs(10)),
             trusted: file.trusted_proxies.unwrap_or_default(),
             sticky: args.sticky || file.sticky.unwrap_or(false),
+            proxy_protocol: args.proxy_protocol || file.proxy_protocol.unwrap_or(false),
             access_log: match args
                 .log_format
                 .clone()
@@ -233,6 +236,15 @@ impl Settings {
                 }
             },
         })
+    }
+
+    /// The peers whose PROXY headers are read: the trusted proxies, when asked for.
+    fn proxy_from(&self) -> Vec<IpAddr> {
+        if self.proxy_protocol {
+            self.trusted.clone()
+        } else {
+            Vec::new()
+        }
     }
 
     fn load(args: &BalanceArgs) -> Result<Settings, String> {
@@ -325,6 +337,7 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
         tracing::info!(addr = %local, strategy = %settings.strategy, mode = "tcp", backends = pool.len(), "balancer listening");
         let config = TcpConfig {
             grace: settings.grace,
+            proxy_from: settings.proxy_from(),
             ..TcpConfig::default()
         };
         tcp::serve(listener, pool.clone(), config, shutdown.clone()).await
@@ -333,7 +346,9 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
             grace: settings.grace,
             ..Limits::default()
         };
-        let server = HttpServer::bind(listen, None, limits).map_err(Failure::runtime)?;
+        let server = HttpServer::bind(listen, None, limits)
+            .map_err(Failure::runtime)?
+            .with_proxy_protocol(settings.proxy_from());
         tracing::info!(addr = %server.local_addr(), strategy = %settings.strategy, mode = "http", backends = pool.len(), "balancer listening");
         let proxy = HttpProxy::new(
             pool.clone(),

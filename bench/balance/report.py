@@ -183,12 +183,30 @@ def tcp_report(path):
                 cell += f" **{failed} failed**"
             out.append(cell)
         print(f"| {' | '.join(out)} |")
+    if "server_cpu" in rows[0]:
+        print()
+        header = ["peer"] + [f"{c} conns: CPU server core / echo backends / load" for c in conns]
+        print(f"| {' | '.join(header)} |")
+        print(f"|{'---|' * len(header)}")
+        for s in servers:
+            out = [s]
+            for c in conns:
+                mine = [r for r in rows if r["server"] == s and r["conns"] == c]
+                parts = []
+                for col in ("server_cpu", "backends_cpu", "load_cpu"):
+                    vals = [number(r.get(col)) for r in mine if number(r.get(col)) is not None]
+                    parts.append(f"{statistics.median(vals):.0f}%" if vals else "-")
+                out.append(" / ".join(parts))
+            print(f"| {' | '.join(out)} |")
     print(
         "\nRound trips/s: medians over rounds; (ratio): medians of per-round ratios to `direct`"
         " (the echo server alone on the server core). switchboard: `balance --mode tcp` on the"
         " server core in front of one echo server; switchboard-2: two echo servers; the echo"
         " servers behind a balancer run on the load core. Target for switchboard:"
         f" >= {TCP_TARGET[0]:g}x direct at {TCP_TARGET[1]} connections."
+        "\nCPU: shares of one core over the run, medians. With the echo servers on the load core"
+        " (the default), a load core near 100% (echo backends + load) means the load side was"
+        " the limit, not the balancer."
     )
 
 

@@ -67,7 +67,7 @@ start_echo() {
 clk=$(getconf CLK_TCK)
 settings="rounds=$rounds seconds=$secs size=$size conns=($conns_list) servers=($servers) server core $server_core, load core $load_core, echo backends core $backend_core"
 echo "$settings" >&2
-printf 'round\tconns\tserver\trtps\tserver_cpu\n' >"$results"
+printf 'round\tconns\tserver\trtps\tserver_cpu\tbackends_cpu\tload_cpu\n' >"$results"
 for round in $(seq "$rounds"); do
   for c in $conns_list; do
     for name in $servers; do
@@ -83,19 +83,29 @@ for round in $(seq "$rounds"); do
         haproxy) start_echo 1 "$backend_core"; start_peer haproxy 4096 tcp ;;
         *) echo "unknown server $name (direct switchboard switchboard-2 haproxy)" >&2; exit 2 ;;
       esac
+      tag="$round-$c-$name"
       t0=$(cpu_ticks "$pid")
-      s0=$(date +%s.%N)
-      rtps=$(taskset -c "$load_core" "$out/echo_load" "$port" "$c" "$size" "$secs" \
-        2>"$work/load-$round-$c-$name.err" || echo failed)
-      s1=$(date +%s.%N)
+      b0=0
+      [ "$name" != direct ] && b0=$(backends_cpu_ticks)
+      { TIMEFORMAT='%R %U %S'; time taskset -c "$load_core" "$out/echo_load" "$port" "$c" "$size" \
+          "$secs" >"$work/load-$tag.out" 2>"$work/load-$tag.err" || echo failed >"$work/load-$tag.out"; } \
+        2>"$work/time-$tag.txt"
       t1=$(cpu_ticks "$pid")
-      cpu=$(awk -v t=$((t1 - t0)) -v clk="$clk" -v a="$s0" -v b="$s1" 'BEGIN { printf "%.0f", 100 * t / clk / (b - a) }')
-      [ "$name" = direct ] && pid=""
+      b1=0
+      [ "$name" != direct ] && b1=$(backends_cpu_ticks)
+      rtps=$(head -n 1 "$work/load-$tag.out")
+      [ -n "$rtps" ] || rtps=failed
+      # CPU over the run as shares of one core: the process on the server core (the balancer,
+      # or the echo server for direct), the echo servers behind a balancer, the load client.
+      read -r scpu bcpu lcpu < <(awk -v t=$((t1 - t0)) -v b=$((b1 - b0)) -v clk="$clk" \
+        '{ printf "%.0f %.0f %.0f\n", 100 * t / clk / $1, 100 * b / clk / $1, 100 * ($2 + $3) / $1 }' \
+        "$work/time-$tag.txt")
+      [ "$name" = direct ] && { pid=""; bcpu=-; }
       stop_peer
       stop_backends
-      printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rtps" "$cpu" >>"$results"
-      printf 'round %s  %5s conns  %-14s %10s round trips/s  cpu server %3s%%\n' \
-        "$round" "$c" "$name" "$rtps" "$cpu" >&2
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rtps" "$scpu" "$bcpu" "$lcpu" >>"$results"
+      printf 'round %s  %5s conns  %-14s %10s round trips/s  cpu server core %3s%%  echo backends %3s%%  load %3s%%\n' \
+        "$round" "$c" "$name" "$rtps" "$scpu" "$bcpu" "$lcpu" >&2
     done
   done
 done

@@ -24,6 +24,8 @@ pub struct TcpConfig {
     pub eject_for: Duration,
     /// After shutdown, how long open connections may go on.
     pub grace: Duration,
+    /// Peers whose connections open with a PROXY protocol header naming the real client.
+    pub proxy_from: Vec<std::net::IpAddr>,
 }
 
 impl Default for TcpConfig {
@@ -32,6 +34,7 @@ impl Default for TcpConfig {
             connect_timeout: Duration::from_secs(2),
             eject_for: Duration::from_secs(5),
             grace: Duration::from_secs(10),
+            proxy_from: Vec::new(),
         }
     }
 }
@@ -66,8 +69,19 @@ pub async fn serve(
     Ok(())
 }
 
-async fn proxy(mut client: TcpStream, peer: SocketAddr, pool: &Pool, config: &TcpConfig) {
+async fn proxy(mut client: TcpStream, mut peer: SocketAddr, pool: &Pool, config: &TcpConfig) {
     let _ = client.set_nodelay(true);
+    if config.proxy_from.contains(&peer.ip()) {
+        let header = switchboard_net::read_proxy_header(&mut client);
+        match timeout(config.connect_timeout, header).await {
+            Ok(Ok(Some(real))) => peer = real,
+            Ok(Ok(None)) => {}
+            _ => {
+                tracing::debug!(%peer, "no valid PROXY header from a trusted proxy; closing");
+                return;
+            }
+        }
+    }
     let ctx = PickContext {
         client: Some(peer.ip()),
     };

@@ -431,3 +431,52 @@ async fn upgrades_pass_through_to_the_backend() {
     drop(s);
     lb.stop().await.unwrap();
 }
+
+/// A keep-alive backend that counts the connections it accepts; `empty` answers 204s.
+async fn counting_backend(empty: bool) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counted = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let answer: &[u8] = if empty {
+                            b"HTTP/1.1 204 No Content\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                        };
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn backend_connections_are_kept_and_reused() {
+    for empty in [false, true] {
+        let (backend, accepted) = counting_backend(empty).await;
+        let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+        for _ in 0..20 {
+            let (status, _) = fetch(lb.addr, "/").await;
+            assert_eq!(status, if empty { 204 } else { 200 });
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "empty bodies: {empty}");
+        lb.stop().await.unwrap();
+    }
+}

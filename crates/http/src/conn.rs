@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: Shutdown,
     /// Triggered when the grace period is over: connections left are dropped.
     pub(crate) cut: Shutdown,
+    /// Peers whose connections open with a PROXY protocol header naming the real client.
+    pub(crate) proxy_from: Vec<std::net::IpAddr>,
 }
 
 /// Runs hyper's background tasks (one per HTTP/2 stream) on the server's [`TaskTracker`], so
@@ -100,8 +102,8 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves one accepted connection to its end. Holds `permit` for as long.
 pub(crate) async fn serve<S, B>(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
     shared: Arc<Shared>,
     service: S,
     permit: ConnectionPermit,
@@ -119,6 +121,21 @@ pub(crate) async fn serve<S, B>(
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
     tracing::debug!(%peer, "connection opened");
+    if shared.proxy_from.contains(&peer.ip()) {
+        let header = switchboard_net::read_proxy_header(&mut stream);
+        match before_first_request(&shared, &activity, header).await {
+            Ok(Ok(Some(client))) => peer = client,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "connection closed");
+                return;
+            }
+            Err(ending) => {
+                tracing::debug!(%peer, reason = ending.reason, "connection closed");
+                return;
+            }
+        }
+    }
     let ending = match &shared.tls {
         None => run(stream, None, peer, Scheme::Http, &shared, service, activity).await,
         Some(acceptor) => {

@@ -33,6 +33,8 @@ pub struct HttpServer {
     limits: Limits,
     /// Every open connection holds one of its permits; [`ConnectionGauge`] reads it.
     connections: ConnectionLimit,
+    /// Peers whose connections start with a PROXY protocol header.
+    proxy_from: Vec<std::net::IpAddr>,
 }
 
 /// A live count of a server's open connections, for metrics. Cheap to clone; every clone sees
@@ -71,7 +73,16 @@ impl HttpServer {
             tls,
             connections: ConnectionLimit::new(limits.max_connections),
             limits,
+            proxy_from: Vec::new(),
         })
+    }
+
+    /// Connections from these peers open with a PROXY protocol header (version 1 or 2) that
+    /// names the real client, which requests then carry as their [`PeerAddr`](crate::PeerAddr).
+    /// From any other peer, no header is read: no one else can claim an address.
+    pub fn with_proxy_protocol(mut self, trusted: Vec<std::net::IpAddr>) -> Self {
+        self.proxy_from = trusted;
+        self
     }
 
     /// The address the server listens on.
@@ -120,6 +131,7 @@ impl HttpServer {
             tls,
             limits,
             connections,
+            proxy_from,
         } = self;
         let listener = TcpListener::from_std(listener)?;
         let tracker = TaskTracker::new();
@@ -138,6 +150,7 @@ impl HttpServer {
             tls: tls.map(TlsAcceptor::from),
             shutdown: shutdown.clone(),
             cut: cut.clone(),
+            proxy_from,
         });
         tracing::debug!(addr = %local_addr, tls = shared.tls.is_some(), "HTTP server listening");
 

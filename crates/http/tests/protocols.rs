@@ -57,3 +57,40 @@ async fn a_taken_address_is_reported_like_every_other_server() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client_with_a_proxy_header() {
+    use switchboard_http::HttpServer;
+    use switchboard_testkit::{Running, Shutdown};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = HttpServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        switchboard_http::Limits::default(),
+    )
+    .unwrap()
+    .with_proxy_protocol(vec!["127.0.0.1".parse().unwrap()]);
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    let app = crate::util::app(std::sync::Arc::new(tokio::sync::Notify::new()));
+    let running = Running::spawn(addr, shutdown.clone(), server.serve(app, shutdown));
+
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 80\r\nGET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.contains("192.0.2.9:40000 http"), "{answer}");
+
+    // Without the header, a trusted peer's connection is refused: that is a misconfiguration.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    running.stop().await.unwrap();
+}

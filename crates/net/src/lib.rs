@@ -14,12 +14,15 @@
 //! - [`Shutdown`] is the one shutdown signal a server watches: triggered by SIGINT/SIGTERM
 //!   ([`Shutdown::on_signals`]) or by a test. It is a cancellation token, so async code awaits
 //!   it and blocking code polls it.
+//! - [`read_proxy_header`] reads the PROXY protocol's header (versions 1 and 2), by which a
+//!   trusted proxy in front says who its client is.
 //! - [`accept`] is every server's accept loop step: the next connection, or `None` at
 //!   shutdown, shrugging off errors about one connection and pausing on the others.
 #![forbid(unsafe_code)]
 
 mod limit;
 mod listen;
+mod proxy_protocol;
 mod shutdown;
 
 pub use limit::{ConnectionLimit, ConnectionPermit};
@@ -27,5 +30,6 @@ pub use listen::{
     accept, bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
     DEFAULT_BACKLOG,
 };
+pub use proxy_protocol::read_proxy_header;
 pub use shutdown::Shutdown;
 pub use tokio_util::task::TaskTracker;

@@ -616,15 +616,20 @@ fn relay(
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let relayed = Relayed {
-        inner: body,
-        done: Some(Done {
-            proxy,
-            _lease: lease,
-            sender,
-            addr,
-        }),
+    let done = Done {
+        proxy,
+        _lease: lease,
+        sender,
+        addr,
     };
+    // An empty body (204, 304, a HEAD's answer) may never be polled: done already.
+    let done = if body.is_end_stream() {
+        done.proxy.upstreams.checkin(&done.addr, done.sender);
+        None
+    } else {
+        Some(done)
+    };
+    let relayed = Relayed { inner: body, done };
     Response::from_parts(parts, relayed.boxed())
 }
 
@@ -651,9 +656,11 @@ impl Body for Relayed {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let frame = std::task::ready!(this.inner.poll_frame(cx));
-        if frame.is_none() {
+        let mut this = self.project();
+        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
+        // hyper stops polling a body that says it has ended, so the end is caught here, not
+        // only at a final `None`.
+        if frame.is_none() || this.inner.is_end_stream() {
             if let Some(done) = this.done.take() {
                 done.proxy.upstreams.checkin(&done.addr, done.sender);
             }
