@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bench;
 mod echo;
 mod failure;
 mod logging;
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Args, Command, EchoCommand, UsersCommand};
+use crate::args::{Args, BenchCommand, Command, EchoCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -34,6 +35,13 @@ fn main() -> ExitCode {
         Command::Users(users) => match users.command {
             UsersCommand::Create(create) => users::create(create),
         },
+        Command::Bench(args) => {
+            let mut args = *args;
+            match args.command.take() {
+                Some(BenchCommand::Echo(echo)) => bench::echo(echo),
+                None => bench::http(args),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
