@@ -1,5 +1,6 @@
 //! The `switchboard` binary as a user runs it: flags, output, exit statuses, signals.
 
+mod bench;
 mod echo;
 mod serve;
 
