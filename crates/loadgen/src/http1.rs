@@ -83,13 +83,11 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
     let sleep = tokio::time::sleep(timeout);
     tokio::pin!(sleep);
     while let Some(due) = ctx.next().await {
-        sleep.as_mut().reset(Instant::now() + timeout);
+        let limit = Instant::now() + timeout;
         if conn.is_none() {
-            let connect = tokio::select! {
-                biased;
-                c = TcpStream::connect(shared.config.addr) => c,
-                _ = &mut sleep => Err(std::io::ErrorKind::TimedOut.into()),
-            };
+            let connect = tokio::time::timeout_at(limit, TcpStream::connect(shared.config.addr))
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
             match connect {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
@@ -110,10 +108,24 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
             }
         }
         let c = conn.as_mut().expect("connected above");
-        let result = tokio::select! {
-            biased;
-            r = c.exchange(&shared.request, shared.head) => r,
-            _ = &mut sleep => Err(ErrorKind::Timeout),
+        let result = {
+            let exchange = c.exchange(&shared.request, shared.head);
+            tokio::pin!(exchange);
+            // The timer is not moved for every request (that costs a trip through the timer
+            // wheel): when it fires early, for a request that started later, it is pushed
+            // back.
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut exchange => break r,
+                    () = &mut sleep => {
+                        if Instant::now() >= limit {
+                            break Err(ErrorKind::Timeout);
+                        }
+                        sleep.as_mut().reset(limit);
+                    }
+                }
+            }
         };
         ctx.bytes(std::mem::take(&mut c.bytes));
         match result {
@@ -190,7 +202,7 @@ impl Conn {
     async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), ErrorKind> {
         loop {
             if self.end > self.start {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut headers = [httparse::EMPTY_HEADER; 32];
                 let mut response = httparse::Response::new(&mut headers);
                 match response.parse(&self.buf[self.start..self.end]) {
                     Ok(httparse::Status::Complete(n)) => {

@@ -126,7 +126,7 @@ impl Report {
             bytes_per_sec: stats.bytes as f64 / secs,
             latency_ms,
             status: stats
-                .status
+                .status()
                 .iter()
                 .map(|(s, n)| (s.to_string(), *n))
                 .collect(),

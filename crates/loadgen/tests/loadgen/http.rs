@@ -215,3 +215,68 @@ async fn json_has_the_documented_fields() {
     assert_eq!(json["status"]["200"], 50);
     let _ = Progress::new();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_answers_are_timeouts() {
+    let (addr, _) = start(Server {
+        stall_at: Some(1),
+        ..Server::default()
+    })
+    .await;
+    let mut config = http_config(addr, "/", 1, Stop::Requests(2));
+    config.timeout = Duration::from_millis(200);
+    let report = run_http(config).await;
+    assert_eq!(report.errors.timeout, 2, "{}", report.text());
+    assert_eq!(report.requests, 0);
+}
+
+/// A raw server answering every request head with `answer`, closing after it when `close`.
+async fn raw_server(answer: &'static [u8], close: bool) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut have = 0;
+                loop {
+                    match stream.read(&mut buf[have..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have += n,
+                    }
+                    while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.copy_within(end + 4..have, 0);
+                        have -= end + 4;
+                        if stream.write_all(answer).await.is_err() || close {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_and_until_close_bodies_are_read_whole() {
+    const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: 1\r\n\r\n";
+    let addr = raw_server(CHUNKED, false).await;
+    let report = run_http(http_config(addr, "/", 2, Stop::Requests(200))).await;
+    assert_eq!(report.status.get("200"), Some(&200), "{}", report.text());
+    assert_eq!(report.errors.total, 0);
+    assert_eq!(report.connected, 2, "kept alive");
+    assert_eq!(report.bytes, 200 * CHUNKED.len() as u64);
+
+    const UNTIL_CLOSE: &[u8] = b"HTTP/1.0 200 OK\r\n\r\nthe body ends at the close";
+    let addr = raw_server(UNTIL_CLOSE, true).await;
+    let report = run_http(http_config(addr, "/", 2, Stop::Requests(50))).await;
+    assert_eq!(report.status.get("200"), Some(&50), "{}", report.text());
+    assert_eq!(report.errors.total, 0);
+    assert_eq!(report.connected, 50);
+
+    let addr = raw_server(b"SSH-2.0-OpenSSH\r\n\r\n", false).await;
+    let report = run_http(http_config(addr, "/", 1, Stop::Requests(3))).await;
+    assert_eq!(report.errors.protocol, 3, "{}", report.text());
+}

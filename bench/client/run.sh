@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The load generator's benchmark: how many requests per second `switchboard bench` can make,
+# side by side with wrk, against the same nginx `return 200` (the fastest server at hand, so
+# the figure is the client's); and round trips per second of `switchboard bench echo` beside
+# the C reference client (echo_load) against the C epoll echo server. Method: bench/README.md.
+#
+#   bash bench/client/run.sh                    # 5 rounds of 5 s per point
+#   ROUNDS=3 SECONDS_PER_RUN=3 POINTS="1:50" bash bench/client/run.sh
+#   PARTS=http BUILD=0 bash bench/client/run.sh
+#
+# Needs wrk, nginx, gcc, taskset, python3, and ../shared/bench beside the repository (or
+# SHARED_BENCH) for the echo part.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${OUT:-$root/bench/out}
+shared=${SHARED_BENCH:-$root/../shared/bench}
+rounds=${ROUNDS:-5}
+secs=${SECONDS_PER_RUN:-5}
+points=${POINTS:-1:50 2:100}   # THREADS:CONNECTIONS, the same for both load generators
+echo_conns=${ECHO_CONNS:-1 50}
+size=${SIZE:-64}
+parts=${PARTS:-http echo}
+build=${BUILD:-1}
+port=${PORT:-19401}
+server_core=${SERVER_CORE:-1}
+load_core=${LOAD_CORE:-0}
+
+for tool in wrk nginx taskset python3; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install wrk nginx)" >&2; exit 2; }
+done
+
+stamp=$(date +%Y%m%d-%H%M%S)
+work="$out/client-$stamp.d"
+mkdir -p "$work"
+# shellcheck source=../app/common.sh
+. "$root/bench/app/common.sh"
+bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard"
+if [ "$build" = 1 ]; then (cd "$root" && cargo build --release --quiet); fi
+"$bin" bench --help >/dev/null 2>&1 || { echo "$bin has no 'bench' subcommand" >&2; exit 1; }
+prepare_site
+
+# Requests per second, or "failed"; a run with errors or non-2xx answers is "failed" too.
+run_wrk() {
+  local t=$1 c=$2 url=$3 tag=$4
+  taskset -c "$load_core" wrk -t"$t" -c"$c" -d"${secs}s" "$url" >"$work/$tag.txt" 2>&1 || true
+  awk '/Requests\/sec:/ { rps = $2 } /Non-2xx|Socket errors/ { bad = 1 }
+       END { print (rps == "" || bad) ? "failed" : rps }' "$work/$tag.txt"
+}
+
+run_switchboard() {
+  local tag=$1; shift
+  taskset -c "$load_core" "$bin" bench "$@" -d "${secs}s" --json >"$work/$tag.json" 2>&1 || true
+  python3 - "$work/$tag.json" <<'PY'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except ValueError:
+    print("failed"); sys.exit()
+ok = r["errors"]["total"] == 0 and all(200 <= int(s) < 300 for s in r["status"])
+print(f'{r["requests_per_sec"]:.0f}' if ok else "failed")
+PY
+}
+
+if [[ " $parts " == *" http "* ]]; then
+  results="$out/client-http-$stamp.tsv"
+  printf 'round\tpoint\tserver\trps\n' >"$results"
+  echo "http: rounds=$rounds seconds=$secs points=($points) nginx on core $server_core, load on core $load_core" >&2
+  for round in $(seq "$rounds"); do
+    port=$((port + 1))
+    start_server nginx "$port" 4096
+    url="http://127.0.0.1:$port/add?a=5&b=3"
+    run_wrk 1 10 "$url" "warmup-$round" >/dev/null
+    for point in $points; do
+      t=${point%%:*} c=${point##*:}
+      for name in wrk switchboard; do
+        tag="$round-$name-t$t-c$c"
+        if [ "$name" = wrk ]; then
+          rps=$(run_wrk "$t" "$c" "$url" "$tag")
+        else
+          rps=$(run_switchboard "$tag" "$url" --threads "$t" -c "$c")
+        fi
+        printf '%s\tt%s-c%s\t%s\t%s\n' "$round" "$t" "$c" "$name" "$rps" >>"$results"
+        printf 'round %s  t%s c%-4s %-12s %12s req/s\n' "$round" "$t" "$c" "$name" "$rps" >&2
+      done
+    done
+    stop_server
+  done
+  python3 "$root/bench/report.py" "$results" wrk
+  echo
+fi
+
+if [[ " $parts " == *" echo "* ]]; then
+  for tool in echo_epoll echo_load; do
+    if [ ! -x "$out/$tool" ] || [ "$shared/$tool.c" -nt "$out/$tool" ]; then
+      gcc -O2 -o "$out/$tool" "$shared/$tool.c"
+    fi
+  done
+  results="$out/client-echo-$stamp.tsv"
+  printf 'round\tconns\tserver\trtps\n' >"$results"
+  echo "echo: rounds=$rounds seconds=$secs size=$size conns=($echo_conns) c-epoll on core $server_core, load on core $load_core" >&2
+  for round in $(seq "$rounds"); do
+    for c in $echo_conns; do
+      for name in echo_load switchboard; do
+        port=$((port + 1))
+        taskset -c "$server_core" "$out/echo_epoll" "$port" >/dev/null 2>&1 &
+        pid=$!
+        started_pids+=("$pid")
+        for _ in $(seq 200); do
+          (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+          sleep 0.05
+        done
+        if [ "$name" = echo_load ]; then
+          rtps=$(taskset -c "$load_core" "$out/echo_load" "$port" "$c" "$size" "$secs" 2>/dev/null || echo failed)
+        else
+          rtps=$(run_switchboard "$round-echo-c$c" echo "127.0.0.1:$port" --threads 1 -c "$c" --size "$size")
+        fi
+        stop_server
+        printf '%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rtps" >>"$results"
+        printf 'round %s  %5s conns  %-12s %s\n' "$round" "$c" "$name" "$rtps" >&2
+      done
+    done
+  done
+  python3 "$root/bench/report.py" "$results" echo_load
+fi
