@@ -213,8 +213,29 @@ fn with_progress(
         let (progress, done) = (progress.clone(), done.clone());
         std::thread::spawn(move || draw(&progress, &done, stop))
     });
+    // Ctrl-C ends the run early, and its report is still printed.
+    let interrupt = {
+        let (progress, done) = (progress.clone(), done.clone());
+        std::thread::spawn(move || {
+            let Ok(runtime) = runtime::single() else {
+                return;
+            };
+            runtime.block_on(async {
+                let finished = async {
+                    while !done.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                };
+                tokio::select! {
+                    Ok(()) = tokio::signal::ctrl_c() => progress.stop(),
+                    () = finished => {}
+                }
+            });
+        })
+    };
     let result = run(&progress);
     done.store(true, Ordering::Relaxed);
+    let _ = interrupt.join();
     if let Some(drawer) = drawer {
         let _ = drawer.join();
     }

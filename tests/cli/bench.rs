@@ -183,3 +183,30 @@ async fn bench_usage_errors_exit_2() {
         assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
     }
 }
+
+#[tokio::test]
+async fn ctrl_c_ends_the_run_with_its_report() {
+    let addr = http_server().await;
+    let plot =
+        std::env::temp_dir().join(format!("switchboard-bench-int-{}.svg", std::process::id()));
+    let url = format!("http://{addr}/");
+    let run = cli()
+        .spawn_quiet(&[
+            "bench",
+            &url,
+            "-c",
+            "2",
+            "-d",
+            "60s",
+            "--plot",
+            plot.to_str().unwrap(),
+        ])
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    run.signal("INT").await;
+    let (status, stderr) = run.wait(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let svg = std::fs::read_to_string(&plot).expect("the plot was written");
+    assert!(svg.contains("<polyline"));
+    std::fs::remove_file(&plot).unwrap();
+}

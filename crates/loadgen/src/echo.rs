@@ -74,13 +74,19 @@ pub(crate) async fn tcp_connection(
                 }
                 fresh = 0;
             }
-            sleep.as_mut().reset(Instant::now() + timeout);
-            let read = tokio::select! {
-                biased;
-                r = stream.read(&mut buf) => r,
-                _ = &mut sleep => {
-                    ctx.error(ErrorKind::Timeout);
-                    continue 'connection;
+            // The timer is pushed back only when it fires early (see http1.rs).
+            let limit = Instant::now() + timeout;
+            let read = loop {
+                tokio::select! {
+                    biased;
+                    r = stream.read(&mut buf) => break r,
+                    () = &mut sleep => {
+                        if Instant::now() >= limit {
+                            ctx.error(ErrorKind::Timeout);
+                            continue 'connection;
+                        }
+                        sleep.as_mut().reset(limit);
+                    }
                 }
             };
             let n = match read {

@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,10 +18,12 @@ use tokio::time::Instant;
 use crate::config::{Plan, Stop};
 use crate::stats::{ErrorKind, Stats};
 
-/// Live totals of a run, for a progress line drawn by another thread.
+/// Live totals of a run, for a progress line drawn by another thread; and the switch that
+/// ends a run early (Ctrl-C), with the report of what was done so far.
 #[derive(Debug, Default)]
 pub struct Progress {
     threads: Mutex<Vec<Arc<Live>>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Progress {
@@ -39,6 +41,11 @@ impl Progress {
                 e + live.errors.load(Ordering::Relaxed),
             )
         })
+    }
+
+    /// Ends the run within a moment; requests in flight are abandoned.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 
     fn register(&self) -> Arc<Live> {
@@ -169,6 +176,7 @@ where
             Stop::Duration(_) => None,
         };
         let live = progress.register();
+        let stop = progress.stop.clone();
         let connection = connection.clone();
         let rate = plan.rate;
         let total_conns = plan.connections;
@@ -206,14 +214,21 @@ where
                             let _ = task.await;
                         }
                     };
-                    match deadline {
-                        Some(deadline) => {
-                            tokio::select! {
-                                _ = tokio::time::sleep_until(deadline) => {}
-                                _ = all => {}
-                            }
+                    let stopped = async {
+                        while !stop.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
-                        None => all.await,
+                    };
+                    let deadline = async {
+                        match deadline {
+                            Some(deadline) => tokio::time::sleep_until(deadline).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        () = deadline => {}
+                        () = all => {}
+                        () = stopped => {}
                     }
                 });
                 // Requests still in flight are abandoned with their tasks.
