@@ -40,18 +40,26 @@ if [ "$build" = 1 ]; then (cd "$root" && cargo build --release --quiet); fi
 "$bin" bench --help >/dev/null 2>&1 || { echo "$bin has no 'bench' subcommand" >&2; exit 1; }
 prepare_site
 
-# Requests per second, or "failed"; a run with errors or non-2xx answers is "failed" too.
+# The CPU a client used, as a share of one core: "%R %U %S" from bash's time in $1.
+cpu_share() {
+  awk '{ if ($1 > 0) printf "%.0f", 100 * ($2 + $3) / $1 }' "$1"
+}
+
+# Prints "RPS<TAB>CPU%"; RPS is "failed" for a run with errors or non-2xx answers.
 run_wrk() {
   local t=$1 c=$2 url=$3 tag=$4
-  taskset -c "$load_core" wrk -t"$t" -c"$c" -d"${secs}s" "$url" >"$work/$tag.txt" 2>&1 || true
-  awk '/Requests\/sec:/ { rps = $2 } /Non-2xx|Socket errors/ { bad = 1 }
-       END { print (rps == "" || bad) ? "failed" : rps }' "$work/$tag.txt"
+  { TIMEFORMAT='%R %U %S'; time taskset -c "$load_core" wrk -t"$t" -c"$c" -d"${secs}s" "$url" \
+      >"$work/$tag.txt" 2>&1 || true; } 2>"$work/$tag.time"
+  printf '%s\t%s\n' "$(awk '/Requests\/sec:/ { rps = $2 } /Non-2xx|Socket errors/ { bad = 1 }
+       END { print (rps == "" || bad) ? "failed" : rps }' "$work/$tag.txt")" \
+    "$(cpu_share "$work/$tag.time")"
 }
 
 run_switchboard() {
   local tag=$1; shift
-  taskset -c "$load_core" "$bin" bench "$@" -d "${secs}s" --json >"$work/$tag.json" 2>&1 || true
-  python3 - "$work/$tag.json" <<'PY'
+  { TIMEFORMAT='%R %U %S'; time taskset -c "$load_core" "$bin" bench "$@" -d "${secs}s" --json \
+      >"$work/$tag.json" 2>&1 || true; } 2>"$work/$tag.time"
+  printf '%s\t%s\n' "$(python3 - "$work/$tag.json" <<'PY'
 import json, sys
 try:
     r = json.load(open(sys.argv[1]))
@@ -60,11 +68,12 @@ except ValueError:
 ok = r["errors"]["total"] == 0 and all(200 <= int(s) < 300 for s in r["status"])
 print(f'{r["requests_per_sec"]:.0f}' if ok else "failed")
 PY
+)" "$(cpu_share "$work/$tag.time")"
 }
 
 if [[ " $parts " == *" http "* ]]; then
   results="$out/client-http-$stamp.tsv"
-  printf 'round\tpoint\tserver\trps\n' >"$results"
+  printf 'round\tpoint\tserver\trps\tclient_cpu\n' >"$results"
   echo "http: rounds=$rounds seconds=$secs points=($points) nginx on core $server_core, load on core $load_core" >&2
   for round in $(seq "$rounds"); do
     port=$((port + 1))
@@ -76,12 +85,14 @@ if [[ " $parts " == *" http "* ]]; then
       for name in wrk switchboard; do
         tag="$round-$name-t$t-c$c"
         if [ "$name" = wrk ]; then
-          rps=$(run_wrk "$t" "$c" "$url" "$tag")
+          row=$(run_wrk "$t" "$c" "$url" "$tag")
         else
-          rps=$(run_switchboard "$tag" "$url" --threads "$t" -c "$c")
+          row=$(run_switchboard "$tag" "$url" --threads "$t" -c "$c")
         fi
-        printf '%s\tt%s-c%s\t%s\t%s\n' "$round" "$t" "$c" "$name" "$rps" >>"$results"
-        printf 'round %s  t%s c%-4s %-12s %12s req/s\n' "$round" "$t" "$c" "$name" "$rps" >&2
+        IFS=$'\t' read -r rps cpu <<<"$row"
+        printf '%s\tt%s-c%s\t%s\t%s\t%s\n' "$round" "$t" "$c" "$name" "$rps" "$cpu" >>"$results"
+        printf 'round %s  t%s c%-4s %-12s %12s req/s  client cpu %3s%%\n' \
+          "$round" "$t" "$c" "$name" "$rps" "$cpu" >&2
       done
     done
     stop_server
@@ -97,7 +108,7 @@ if [[ " $parts " == *" echo "* ]]; then
     fi
   done
   results="$out/client-echo-$stamp.tsv"
-  printf 'round\tconns\tserver\trtps\n' >"$results"
+  printf 'round\tconns\tserver\trtps\tclient_cpu\n' >"$results"
   echo "echo: rounds=$rounds seconds=$secs size=$size conns=($echo_conns) c-epoll on core $server_core, load on core $load_core" >&2
   for round in $(seq "$rounds"); do
     for c in $echo_conns; do
@@ -110,14 +121,19 @@ if [[ " $parts " == *" echo "* ]]; then
           (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
           sleep 0.05
         done
+        tag="$round-echo-$name-c$c"
         if [ "$name" = echo_load ]; then
-          rtps=$(taskset -c "$load_core" "$out/echo_load" "$port" "$c" "$size" "$secs" 2>/dev/null || echo failed)
+          { TIMEFORMAT='%R %U %S'; time taskset -c "$load_core" "$out/echo_load" "$port" "$c" \
+              "$size" "$secs" >"$work/$tag.txt" 2>/dev/null || echo failed >"$work/$tag.txt"; } \
+            2>"$work/$tag.time"
+          row="$(cat "$work/$tag.txt")"$'\t'"$(cpu_share "$work/$tag.time")"
         else
-          rtps=$(run_switchboard "$round-echo-c$c" echo "127.0.0.1:$port" --threads 1 -c "$c" --size "$size")
+          row=$(run_switchboard "$tag" echo "127.0.0.1:$port" --threads 1 -c "$c" --size "$size")
         fi
         stop_server
-        printf '%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rtps" >>"$results"
-        printf 'round %s  %5s conns  %-12s %s\n' "$round" "$c" "$name" "$rtps" >&2
+        IFS=$'\t' read -r rtps cpu <<<"$row"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$c" "$name" "$rtps" "$cpu" >>"$results"
+        printf 'round %s  %5s conns  %-12s %12s  client cpu %3s%%\n' "$round" "$c" "$name" "$rtps" "$cpu" >&2
       done
     done
   done
