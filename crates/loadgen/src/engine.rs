@@ -78,8 +78,8 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// Claims the next request: when it is due (now, without a rate), or `None` when the run
-    /// is over for this connection (the budget is spent or the deadline has passed).
+    /// Claims the next request: when its latency starts (now, without a rate), or `None` when
+    /// the run is over for this connection (the budget is spent or the deadline has passed).
     /// With a rate, waits until the request is due; a request already late is not delayed
     /// further, and its latency still counts from when it was due.
     pub async fn next(&mut self) -> Option<Instant> {
@@ -101,7 +101,12 @@ impl Ctx {
             self.budget.set(Some(left - 1));
         }
         if self.schedule.is_some() && due > Instant::now() {
+            // Early: the connection is idle until the request is due. tokio's timer fires on
+            // the millisecond tick after `due`; that lateness is the instrument's, not the
+            // server's, so the latency counts from the wake-up. A request that is late
+            // because the server kept the connection busy counts from `due`.
             tokio::time::sleep_until(due).await;
+            return Some(Instant::now());
         }
         Some(due)
     }
