@@ -44,6 +44,7 @@ const BENCH_EXAMPLES: &str = "Examples:
   switchboard bench http://127.0.0.1:8080/ -n 100000 --threads 2 --json
   switchboard bench http://127.0.0.1:8080/api/process -m POST -H 'Content-Type: application/json' --body '{\"input\": [1, 2, 3]}'
   switchboard bench http://127.0.0.1:8080/ --rate 2000 -d 30s --plot latency.svg
+  switchboard bench https://127.0.0.1:8443/ --cacert cert.pem --http2
   switchboard bench echo 127.0.0.1:7007 -c 50 -d 5s --size 64";
 
 /// `switchboard bench URL [flags]`, or `switchboard bench echo HOST:PORT [flags]`.
@@ -54,7 +55,7 @@ pub struct BenchArgs {
     #[command(subcommand)]
     pub command: Option<BenchCommand>,
 
-    /// The URL to load (http://HOST:PORT/PATH?QUERY).
+    /// The URL to load (http://HOST:PORT/PATH?QUERY, or https://...).
     #[arg(value_name = "URL", required = true)]
     pub url: Option<String>,
 
@@ -81,9 +82,17 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_keepalive: bool,
 
-    /// HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
+    /// HTTP/2 instead of HTTP/1.1: with prior knowledge (h2c) for http://, by ALPN for https://.
     #[arg(long, conflicts_with = "no_keepalive")]
     pub http2: bool,
+
+    /// With https: trust the certificates in FILE (PEM), the server's own or its CA's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// With https: accept any certificate (a self-signed development server).
+    #[arg(short = 'k', long, conflicts_with = "cacert")]
+    pub insecure: bool,
 
     /// Constant throughput: requests per second in all, spread over the connections. Latency
     /// then counts from when each request was due, so a server that stalls shows it.

@@ -45,6 +45,13 @@ pub fn http(args: BenchArgs) -> Result<(), Failure> {
             ));
         }
     }
+    let ca_pem = match &args.cacert {
+        Some(file) => Some(
+            std::fs::read(file)
+                .map_err(|e| Failure::usage(format!("--cacert {}: {e}", file.display())))?,
+        ),
+        None => None,
+    };
     let load = Load::from(&args.load)?;
     let host_port = if target.host.contains(':') {
         format!("[{}]:{}", target.host, target.port)
@@ -65,6 +72,8 @@ pub fn http(args: BenchArgs) -> Result<(), Failure> {
         http2: args.http2,
         timeout: load.timeout,
         rate: args.rate,
+        ca_pem,
+        insecure: args.insecure,
     };
     let report = with_progress(load.stop, |progress| {
         switchboard_loadgen::run_http(&config, progress)
@@ -239,7 +248,10 @@ fn with_progress(
     if let Some(drawer) = drawer {
         let _ = drawer.join();
     }
-    result.map_err(|e| Failure::runtime(format!("cannot run the benchmark: {e}")))
+    result.map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => Failure::usage(e),
+        _ => Failure::runtime(format!("cannot run the benchmark: {e}")),
+    })
 }
 
 /// The progress line: a bar over the duration (or the request count), requests per second

@@ -18,8 +18,8 @@ pub enum UrlError {
     /// Not a URL at all.
     #[error("'{0}' is not a URL; try http://127.0.0.1:8080/")]
     Malformed(String),
-    /// A scheme other than `http`.
-    #[error("'{0}': only http:// URLs are supported (https is not, yet)")]
+    /// A scheme other than `http` and `https`.
+    #[error("'{0}': only http:// and https:// URLs are supported")]
     Scheme(String),
 }
 
@@ -30,8 +30,10 @@ pub struct HttpTarget {
     pub url: String,
     /// The host name or address, as written in the URL.
     pub host: String,
-    /// The port (80 when the URL names none).
+    /// The port (80, or 443 for https, when the URL names none).
     pub port: u16,
+    /// `https`: every connection speaks TLS.
+    pub tls: bool,
     /// The `Host` header's value: the URL's authority.
     pub authority: String,
     /// The path and query, `/` at least.
@@ -44,11 +46,12 @@ impl HttpTarget {
         let uri: http::Uri = url
             .parse()
             .map_err(|_| UrlError::Malformed(url.to_string()))?;
-        match uri.scheme_str() {
-            Some("http") => {}
+        let tls = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
             Some(_) => return Err(UrlError::Scheme(url.to_string())),
             None => return Err(UrlError::Malformed(url.to_string())),
-        }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| UrlError::Malformed(url.to_string()))?;
@@ -63,7 +66,8 @@ impl HttpTarget {
         Ok(HttpTarget {
             url: url.to_string(),
             host,
-            port: authority.port_u16().unwrap_or(80),
+            port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+            tls,
             authority: authority.as_str().to_string(),
             path: uri
                 .path_and_query()
@@ -100,6 +104,11 @@ pub struct HttpConfig {
     /// Requests per second in all (open model, latency from the schedule); `None`: as fast as
     /// the server answers (closed model).
     pub rate: Option<f64>,
+    /// With https: certificates to trust, PEM (no system roots are loaded: a load generator
+    /// is pointed at one's own servers).
+    pub ca_pem: Option<Vec<u8>>,
+    /// With https: accept any certificate (a self-signed development server).
+    pub insecure: bool,
 }
 
 /// A message-server benchmark (`switchboard echo serve`, or any RFC 862 echo server).
@@ -169,8 +178,10 @@ mod tests {
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
         let t = HttpTarget::parse("http://[::1]:9/x").unwrap();
         assert_eq!(t.host, "::1");
+        let t = HttpTarget::parse("https://x/").unwrap();
+        assert_eq!((t.port, t.tls), (443, true));
         assert!(matches!(
-            HttpTarget::parse("https://x/"),
+            HttpTarget::parse("ftp://x/"),
             Err(UrlError::Scheme(_))
         ));
         assert!(matches!(

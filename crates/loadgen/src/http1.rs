@@ -11,9 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::HttpConfig;
 use crate::engine::Ctx;
@@ -22,18 +25,20 @@ use crate::stats::ErrorKind;
 /// Buffer for responses; a response head must fit.
 const BUF: usize = 64 * 1024;
 
-/// What every connection of a run shares: the request, made once.
-#[derive(Debug)]
+/// What every connection of a run shares: the request, made once; TLS settings.
 pub(crate) struct Shared {
     pub config: HttpConfig,
     /// The whole request, head and body, as sent.
     request: Vec<u8>,
     /// HEAD requests have no response body, whatever Content-Length says.
     head: bool,
+    /// With https: the connector and the name the certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 impl Shared {
-    pub fn new(config: &HttpConfig) -> Shared {
+    /// The request's bytes and the TLS settings; fails on TLS settings that cannot work.
+    pub fn new(config: &HttpConfig) -> Result<Shared, String> {
         let mut r = Vec::with_capacity(256 + config.body.len());
         r.extend_from_slice(config.method.as_bytes());
         r.push(b' ');
@@ -66,10 +71,58 @@ impl Shared {
         }
         r.extend_from_slice(b"\r\n");
         r.extend_from_slice(&config.body);
-        Shared {
+        let tls = if config.target.tls {
+            let alpn: &[u8] = if config.http2 { b"h2" } else { b"http/1.1" };
+            let client =
+                crate::tls::client_config(config.ca_pem.as_deref(), config.insecure, alpn)?;
+            let name = crate::tls::server_name(&config.target.host)?;
+            Some((TlsConnector::from(client), name))
+        } else {
+            None
+        };
+        Ok(Shared {
             config: config.clone(),
             request: r,
             head: config.method.eq_ignore_ascii_case("HEAD"),
+            tls,
+        })
+    }
+
+    /// Opens a connection: TCP with Nagle off, then the TLS handshake for https.
+    pub async fn open(&self) -> std::io::Result<Stream> {
+        let tcp = TcpStream::connect(self.config.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some((connector, name)) => {
+                let tls = connector.connect(name.clone(), tcp).await?;
+                Ok(Stream::Tls(Box::new(tls)))
+            }
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf).await,
+            Stream::Tls(s) => {
+                s.write_all(buf).await?;
+                s.flush().await
+            }
         }
     }
 }
@@ -85,12 +138,11 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
     while let Some(due) = ctx.next().await {
         let limit = Instant::now() + timeout;
         if conn.is_none() {
-            let connect = tokio::time::timeout_at(limit, TcpStream::connect(shared.config.addr))
+            let connect = tokio::time::timeout_at(limit, shared.open())
                 .await
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
             match connect {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
                     ctx.connected();
                     ever_connected = true;
                     conn = Some(Conn::new(stream));
@@ -145,7 +197,7 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
 
 /// An open connection and its read buffer.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Box<[u8]>,
     start: usize,
     end: usize,
@@ -162,7 +214,7 @@ enum Framing {
 }
 
 impl Conn {
-    fn new(stream: TcpStream) -> Conn {
+    fn new(stream: Stream) -> Conn {
         Conn {
             stream,
             buf: vec![0; BUF].into_boxed_slice(),

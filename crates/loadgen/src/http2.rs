@@ -9,11 +9,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::engine::Ctx;
-use crate::http1::Shared;
+use crate::http1::{Shared, Stream};
 use crate::stats::ErrorKind;
 
 pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
@@ -37,7 +36,7 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
         if sender.is_none() {
             let opened = tokio::select! {
                 biased;
-                s = open(config.addr) => s,
+                s = open(&shared) => s,
                 _ = &mut sleep => Err(std::io::ErrorKind::TimedOut.into()),
             };
             match opened {
@@ -109,13 +108,20 @@ pub(crate) async fn connection(mut ctx: Ctx, shared: Arc<Shared>) {
     }
 }
 
-async fn open(addr: std::net::SocketAddr) -> std::io::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(addr).await?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .map_err(std::io::Error::other)?;
+async fn open(shared: &Shared) -> std::io::Result<SendRequest<Full<Bytes>>> {
+    match shared.open().await? {
+        Stream::Plain(tcp) => handshake(TokioIo::new(tcp)).await,
+        Stream::Tls(tls) => handshake(TokioIo::new(tls)).await,
+    }
+}
+
+async fn handshake<T>(io: T) -> std::io::Result<SendRequest<Full<Bytes>>>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+        .await
+        .map_err(std::io::Error::other)?;
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });

@@ -14,7 +14,9 @@
 //!   request was due, not the time it was sent (coordinated omission corrected, like wrk2).
 //! - `http1.rs`: a minimal HTTP/1.1 client written for this job: the request's bytes made
 //!   once, `httparse` for the response head, bodies counted and discarded, keep-alive reuse.
-//! - `http2.rs`: HTTP/2 with prior knowledge (h2c) through hyper's client.
+//! - `http2.rs`: HTTP/2 through hyper's client: h2c with prior knowledge, or h2 over TLS.
+//! - `tls.rs`: TLS for `https://` (rustls, ring), trusting the certificates given, or any
+//!   with `insecure`.
 //! - `echo.rs`: the message server: TCP with a pipeline of messages in flight, or UDP, one
 //!   datagram per round trip.
 //! - [`Report`] (`report.rs`): the merged result: rates, latency percentiles, status and error
@@ -33,6 +35,7 @@ mod http2;
 pub mod plot;
 mod report;
 mod stats;
+mod tls;
 
 pub use config::{EchoConfig, HttpConfig, HttpTarget, Stop, UrlError};
 pub use engine::Progress;
@@ -43,10 +46,13 @@ use std::io;
 
 /// Runs an HTTP benchmark to its end (duration or request count) and returns its report.
 ///
-/// Fails only when the threads or their runtimes cannot start; a server that cannot be
-/// reached shows in the report ([`Report::connected`] is zero).
+/// Fails with [`io::ErrorKind::InvalidInput`] for TLS settings that cannot work (https with no
+/// certificate to trust), otherwise only when the threads or their runtimes cannot start; a
+/// server that cannot be reached shows in the report ([`Report::connected`] is zero).
 pub fn run_http(config: &HttpConfig, progress: &Progress) -> io::Result<Report> {
-    let shared = std::sync::Arc::new(http1::Shared::new(config));
+    let shared =
+        http1::Shared::new(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let shared = std::sync::Arc::new(shared);
     let (stats, elapsed) = if config.http2 {
         engine::run(&config.plan(), progress, move |ctx| {
             http2::connection(ctx, shared.clone())
@@ -58,7 +64,12 @@ pub fn run_http(config: &HttpConfig, progress: &Progress) -> io::Result<Report> 
     };
     Ok(Report::new(
         config.target.url.clone(),
-        if config.http2 { "h2c" } else { "http/1.1" },
+        match (config.http2, config.target.tls) {
+            (false, false) => "http/1.1",
+            (false, true) => "http/1.1+tls",
+            (true, false) => "h2c",
+            (true, true) => "h2",
+        },
         config.connections,
         config.threads,
         config.rate,

@@ -14,7 +14,7 @@ use crate::stats::Stats;
 pub struct Report {
     /// The URL, or the echo server's address.
     pub target: String,
-    /// `http/1.1`, `h2c`, `echo-tcp` or `echo-udp`.
+    /// `http/1.1`, `http/1.1+tls`, `h2c`, `h2` (over TLS), `echo-tcp` or `echo-udp`.
     pub mode: &'static str,
     /// Connections (UDP: sockets).
     pub connections: usize,

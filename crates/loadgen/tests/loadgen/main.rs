@@ -4,6 +4,7 @@
 
 mod echo;
 mod http;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub fn http_config(addr: SocketAddr, path: &str, connections: usize, stop: Stop)
         http2: false,
         timeout: Duration::from_secs(5),
         rate: None,
+        ca_pem: None,
+        insecure: false,
     }
 }
 
