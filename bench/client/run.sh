@@ -40,6 +40,26 @@ if [ "$build" = 1 ]; then (cd "$root" && cargo build --release --quiet); fi
 "$bin" bench --help >/dev/null 2>&1 || { echo "$bin has no 'bench' subcommand" >&2; exit 1; }
 prepare_site
 
+# Per point and client, the median CPU time per request (microseconds): on a busy machine,
+# where neither side reaches 100% of its core, this says more about a client's cost than req/s.
+cpu_per_request() {
+  python3 - "$1" <<'PY'
+import csv, statistics, sys
+from collections import defaultdict
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+group = [c for c in rows[0] if c not in ("round", "server")][0]
+figure = [c for c in rows[0] if c not in ("round", "server", group)][0]
+costs = defaultdict(list)
+for r in rows:
+    try:
+        costs[(r[group], r["server"])].append(10000 * float(r["client_cpu"]) / float(r[figure]))
+    except (ValueError, ZeroDivisionError):
+        pass
+for (g, s), v in costs.items():
+    print(f"{group} {g}: {s} {statistics.median(v):.2f} us of client CPU per request (median of {len(v)})")
+PY
+}
+
 # The CPU a client used, as a share of one core: "%R %U %S" from bash's time in $1.
 cpu_share() {
   awk '{ if ($1 > 0) printf "%.0f", 100 * ($2 + $3) / $1 }' "$1"
@@ -98,6 +118,7 @@ if [[ " $parts " == *" http "* ]]; then
     stop_server
   done
   python3 "$root/bench/report.py" "$results" wrk
+  cpu_per_request "$results"
   echo
 fi
 
@@ -138,4 +159,5 @@ if [[ " $parts " == *" echo "* ]]; then
     done
   done
   python3 "$root/bench/report.py" "$results" echo_load
+  cpu_per_request "$results"
 fi
