@@ -40,7 +40,7 @@ pub enum Command {
 }
 
 const BENCH_EXAMPLES: &str = "Examples:
-  switchboard bench http://127.0.0.1:8080/add?a=1&b=2 -c 50 -d 10s
+  switchboard bench 'http://127.0.0.1:8080/add?a=1&b=2' -c 50 -d 10s
   switchboard bench http://127.0.0.1:8080/ -n 100000 --threads 2 --json
   switchboard bench http://127.0.0.1:8080/api/process -m POST -H 'Content-Type: application/json' --body '{\"input\": [1, 2, 3]}'
   switchboard bench http://127.0.0.1:8080/ --rate 2000 -d 30s --plot latency.svg
@@ -103,7 +103,7 @@ pub struct BenchArgs {
 /// Flags every kind of benchmark takes.
 #[derive(Debug, ClapArgs)]
 pub struct LoadArgs {
-    /// Connections kept open, each with one request in flight.
+    /// Connections kept open (UDP: sockets), each with one request in flight (echo: --pipeline).
     #[arg(short = 'c', long, value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: u32,
