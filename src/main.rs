@@ -9,6 +9,7 @@
 
 mod args;
 mod balance;
+mod bench;
 mod client;
 mod echo;
 mod failure;
@@ -23,7 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use switchboard_client::Method;
 
-use crate::args::{Args, Command, EchoCommand, UsersCommand};
+use crate::args::{Args, BenchCommand, Command, EchoCommand, UsersCommand};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -61,6 +62,14 @@ fn main() -> ExitCode {
         Command::Balance(balance) => {
             logging::init(verbose, quiet);
             balance::balance(*balance)
+        }
+        Command::Bench(args) => {
+            logging::init(verbose, quiet);
+            let mut args = *args;
+            match args.command.take() {
+                Some(BenchCommand::Echo(echo)) => bench::echo(echo),
+                None => bench::http(args),
+            }
         }
     };
     match result {

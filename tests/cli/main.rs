@@ -1,6 +1,7 @@
 //! The `switchboard` binary as a user runs it: flags, output, exit statuses, signals.
 
 mod balance;
+mod bench;
 mod client;
 mod echo;
 mod serve;
