@@ -4,6 +4,7 @@
 mod access_log;
 mod budget;
 mod proxy;
+mod upgrade;
 mod upstream;
 
 pub use access_log::LogFormat;

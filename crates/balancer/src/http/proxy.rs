@@ -29,7 +29,7 @@ use super::budget::RetryBudget;
 use super::upstream::Upstreams;
 use crate::{Lease, Outcome, PickContext, Pool};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of every answer the proxy gives.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -72,12 +72,12 @@ pub struct HttpProxy {
 }
 
 #[derive(Debug)]
-struct Inner {
-    pool: Arc<Pool>,
-    upstreams: Upstreams,
-    config: HttpProxyConfig,
-    budget: RetryBudget,
-    access_log: Option<AccessLog>,
+pub(super) struct Inner {
+    pub(super) pool: Arc<Pool>,
+    pub(super) upstreams: Upstreams,
+    pub(super) config: HttpProxyConfig,
+    pub(super) budget: RetryBudget,
+    pub(super) access_log: Option<AccessLog>,
 }
 
 impl HttpProxy {
@@ -120,7 +120,7 @@ impl tower_service::Service<Request<Incoming>> for HttpProxy {
 }
 
 /// An answer of the proxy's own: a short text body, and closing the connection when asked.
-fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
+pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(format!("{message}\n")))
             .map_err(|never| match never {})
@@ -175,7 +175,7 @@ fn smuggling(headers: &HeaderMap) -> Option<&'static str> {
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): the fixed ones and those `Connection` names.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -204,17 +204,6 @@ fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
     )
-}
-
-/// Whether the request asks to switch protocols (`Connection: upgrade` and `Upgrade: ...`).
-fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
 /// The cookie that pins a client to a backend.
@@ -310,7 +299,7 @@ impl Inner {
             );
             return (refused, None);
         }
-        if wants_upgrade(req.headers()) {
+        if super::upgrade::wants_upgrade(req.headers()) {
             return self.upgrade(req).await;
         }
         let (mut parts, body) = req.into_parts();
@@ -440,125 +429,7 @@ impl Inner {
         )
     }
 
-    /// An `Upgrade` request (a WebSocket, say): sent over a connection of its own; if the
-    /// backend switches protocols (101), the client's and the backend's upgraded streams are
-    /// spliced together, with the backend leased for as long as the tunnel lasts.
-    async fn upgrade(
-        self: Arc<Self>,
-        mut req: Request<Incoming>,
-    ) -> (Response<ProxyBody>, Option<String>) {
-        let client_upgrade = hyper::upgrade::on(&mut req);
-        let (mut parts, body) = req.into_parts();
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
-        let scheme = parts
-            .extensions
-            .get::<Scheme>()
-            .copied()
-            .unwrap_or(Scheme::Http);
-        let ctx = PickContext {
-            client: self.client_ip(peer, &parts.headers),
-        };
-        let protocol = parts.headers.get(header::UPGRADE).cloned();
-        self.forwarding_headers(&mut parts.headers, peer, scheme);
-        strip_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = protocol {
-            parts.headers.insert(header::UPGRADE, protocol);
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        }
-        let Some(backend) = self.pool.pick(&ctx) else {
-            let none = answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service unavailable: no healthy backend",
-                false,
-            );
-            return (none, None);
-        };
-        let mut lease = backend.lease();
-        let addr = backend.addr.clone();
-        let connected = tokio::time::timeout(
-            self.config.connect_timeout,
-            tokio::net::TcpStream::connect(&addr),
-        )
-        .await;
-        let Ok(Ok(stream)) = connected else {
-            backend.eject(self.config.eject_for);
-            lease.finish(Outcome::Failed);
-            let down = answer(
-                StatusCode::BAD_GATEWAY,
-                "bad gateway: the backend refused",
-                false,
-            );
-            return (down, Some(addr));
-        };
-        let _ = stream.set_nodelay(true);
-        let handshake = hyper::client::conn::http1::handshake::<_, UpstreamBody>(
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await;
-        let Ok((mut sender, conn)) = handshake else {
-            lease.finish(Outcome::Failed);
-            let failed = answer(
-                StatusCode::BAD_GATEWAY,
-                "bad gateway: the backend failed",
-                false,
-            );
-            return (failed, Some(addr));
-        };
-        tokio::spawn(async move {
-            let _ = conn.with_upgrades().await;
-        });
-        let mut outgoing = Request::from_parts(parts, body.map_err(BoxError::from).boxed());
-        *outgoing.version_mut() = http::Version::HTTP_11;
-        let sent =
-            tokio::time::timeout(self.config.response_timeout, sender.send_request(outgoing)).await;
-        let mut response = match sent {
-            Ok(Ok(response)) => response,
-            _ => {
-                lease.finish(Outcome::Failed);
-                let failed = answer(
-                    StatusCode::BAD_GATEWAY,
-                    "bad gateway: the backend failed",
-                    false,
-                );
-                return (failed, Some(addr));
-            }
-        };
-        lease.answered();
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            // Declined: an ordinary answer.
-            let (parts, body) = response.into_parts();
-            let mut declined = Response::from_parts(parts, body.map_err(BoxError::from).boxed());
-            strip_hop_by_hop(declined.headers_mut());
-            return (declined, Some(addr));
-        }
-        let backend_upgrade = hyper::upgrade::on(&mut response);
-        let tunnel_addr = addr.clone();
-        tokio::spawn(async move {
-            let _lease = lease;
-            match tokio::try_join!(client_upgrade, backend_upgrade) {
-                Ok((client, upstream)) => {
-                    let mut client = hyper_util::rt::TokioIo::new(client);
-                    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-                    let moved = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    tracing::debug!(backend = %tunnel_addr, ?moved, "upgraded connection closed");
-                }
-                Err(e) => tracing::debug!(backend = %tunnel_addr, error = %e, "upgrade failed"),
-            }
-        });
-        // The 101 goes back with its Upgrade and Connection headers: they are the point.
-        let (parts, _) = response.into_parts();
-        let switching = Response::from_parts(
-            parts,
-            http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed(),
-        );
-        (switching, Some(addr))
-    }
-
-    fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    pub(super) fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer?;
         if !self.config.trusted_proxies.contains(&peer) {
             return Some(peer);
@@ -571,7 +442,12 @@ impl Inner {
             .or(Some(peer))
     }
 
-    fn forwarding_headers(&self, headers: &mut HeaderMap, peer: Option<IpAddr>, scheme: Scheme) {
+    pub(super) fn forwarding_headers(
+        &self,
+        headers: &mut HeaderMap,
+        peer: Option<IpAddr>,
+        scheme: Scheme,
+    ) {
         let Some(peer) = peer else { return };
         let trusted = self.config.trusted_proxies.contains(&peer);
         let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
