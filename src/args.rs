@@ -34,6 +34,10 @@ pub enum Command {
     Serve(Box<AppServeArgs>),
     /// Manage the application's users.
     Users(UsersArgs),
+    /// Run the whole system: application servers behind the load balancer, its admin API, and
+    /// the message server.
+    #[command(after_help = UP_EXAMPLES)]
+    Up(UpArgs),
     /// Run the load balancer: spread clients over backends, check their health, fail over.
     #[command(after_help = BALANCE_EXAMPLES)]
     Balance(Box<BalanceArgs>),
@@ -61,6 +65,43 @@ pub enum Command {
     /// Load-test an HTTP server (`bench URL`) or a message server (`bench echo HOST:PORT`).
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(Box<BenchArgs>),
+}
+
+const UP_EXAMPLES: &str = "Examples:
+  switchboard up
+  switchboard up --servers 5 --strategy round-robin
+  switchboard up --database postgres://postgres@127.0.0.1:5432/app";
+
+/// Flags of `switchboard up`.
+#[derive(Debug, ClapArgs)]
+pub struct UpArgs {
+    /// Application servers to run behind the balancer.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub servers: usize,
+
+    /// How the balancer chooses: round-robin, least-connections, ip-hash, p2c.
+    #[arg(long, value_name = "NAME", default_value = "least-connections")]
+    pub strategy: String,
+
+    /// Where the balancer (the site and the API) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Where the balancer's admin API listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub admin: String,
+
+    /// Where the message server listens (TCP and UDP).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7007")]
+    pub echo: String,
+
+    /// Data directory (the embedded database lives here).
+    #[arg(long, value_name = "DIR", default_value = "switchboard-data")]
+    pub data: PathBuf,
+
+    /// Share this database instead of the embedded one: postgres://USER@HOST:PORT/DB.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
 }
 
 const BALANCE_EXAMPLES: &str = "Examples:

@@ -17,6 +17,7 @@ mod logging;
 mod parse;
 mod runtime;
 mod serve;
+mod up;
 mod users;
 
 use std::process::ExitCode;
@@ -59,6 +60,10 @@ fn main() -> ExitCode {
                 users::create(create)
             }
         },
+        Command::Up(up) => {
+            logging::init(verbose, quiet);
+            up::up(up)
+        }
         Command::Balance(balance) => {
             logging::init(verbose, quiet);
             balance::balance(*balance)

@@ -5,6 +5,7 @@ mod bench;
 mod client;
 mod echo;
 mod serve;
+mod up;
 
 use switchboard_testkit::Cli;
 

@@ -34,7 +34,9 @@ pub fn router(state: AdminState) -> Router {
 fn backend_json(b: &Backend) -> Value {
     json!({
         "addr": b.addr,
+        "name": b.name,
         "weight": b.weight,
+        "restarts": b.restarts(),
         "healthy": b.is_healthy(),
         "up": b.is_up(),
         "ejected": b.is_ejected(),

@@ -14,6 +14,10 @@ pub struct Backend {
     pub addr: String,
     /// Its share of the traffic relative to the others (at least 1).
     pub weight: u32,
+    /// A name for people (`server-1`), when whoever runs it gave one.
+    pub name: Option<String>,
+    /// How many times whoever runs it restarted it.
+    restarts: AtomicU64,
     healthy: AtomicBool,
     /// Consecutive check results: positive counts successes, negative failures.
     streak: AtomicI64,
@@ -47,9 +51,20 @@ const DEFAULT_EWMA_MICROS: u64 = 1_000;
 impl Backend {
     /// A healthy backend at `addr` with `weight` (0 is taken as 1).
     pub fn new(addr: impl Into<String>, weight: u32) -> Arc<Backend> {
+        Self::build(addr.into(), weight, None)
+    }
+
+    /// A healthy backend with a name for people.
+    pub fn named(addr: impl Into<String>, weight: u32, name: impl Into<String>) -> Arc<Backend> {
+        Self::build(addr.into(), weight, Some(name.into()))
+    }
+
+    fn build(addr: String, weight: u32, name: Option<String>) -> Arc<Backend> {
         Arc::new(Backend {
-            addr: addr.into(),
+            addr,
             weight: weight.max(1),
+            name,
+            restarts: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             streak: AtomicI64::new(0),
             ejected_until: AtomicU64::new(0),
@@ -127,6 +142,16 @@ impl Backend {
     /// Marks it up or down.
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Release);
+    }
+
+    /// Counts a restart of the process behind it.
+    pub fn record_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts of the process behind it.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     /// Requests sent to it and not yet finished.

@@ -1,0 +1,313 @@
+//! `switchboard up`: the whole system in one command. N application servers (child processes
+//! of this binary, sharing one database) behind the load balancer, the balancer's admin API,
+//! and the message server, all on loopback by default. A server that exits is started again
+//! on the same port, its restarts counted; Ctrl-C or SIGTERM stops everything, children
+//! included.
+//!
+//! Everything that can fail is tried before any child starts (ports, the data directory, the
+//! database), so a failure leaves nothing running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_balancer::admin::{self, AdminState};
+use switchboard_balancer::health::{self, HealthConfig, Probe};
+use switchboard_balancer::http::{HttpProxy, HttpProxyConfig};
+use switchboard_balancer::{Backend, Pool, StrategyKind};
+use switchboard_echo::{EchoConfig, EchoServer};
+use switchboard_http::{HttpServer, Limits};
+use switchboard_net::Shutdown;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::args::UpArgs;
+use crate::echo::listen_addr;
+use crate::failure::Failure;
+use crate::runtime;
+use crate::serve::{database_url, open_store};
+
+/// How long a server gets to say it is listening.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long servers get to stop after SIGTERM before they are killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the whole system until SIGINT or SIGTERM.
+pub fn up(args: UpArgs) -> Result<(), Failure> {
+    if !(1..=64).contains(&args.servers) {
+        return Err(Failure::usage("--servers must be 1 to 64"));
+    }
+    let strategy: StrategyKind = args.strategy.parse().map_err(Failure::usage)?;
+    runtime::server()?.block_on(run(args, strategy))
+}
+
+/// Creates the data directory and proves it writable.
+fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::runtime(format!(
+            "data directory {} is not writable: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".switchboard-write-test");
+    std::fs::write(&probe, b"").map_err(fail)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
+    // Everything that can fail, before anything starts.
+    let data = args.data.clone();
+    prepare_data_dir(&data)?;
+    let database = database_url(args.database.clone(), Some(data.clone()));
+    open_store(&database).await?.close().await;
+    let listen = listen_addr(&args.listen).await?;
+    let admin_addr = listen_addr(&args.admin).await?;
+    let echo_addr = listen_addr(&args.echo).await?;
+    let balancer = HttpServer::bind(listen, None, Limits::default()).map_err(Failure::runtime)?;
+    let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
+    let echo = EchoServer::bind(echo_addr, EchoConfig::default()).map_err(Failure::runtime)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("cannot find this program's path: {e}")))?;
+
+    // The application servers.
+    let mut children = Vec::new();
+    for i in 1..=args.servers {
+        let name = format!("server-{i}");
+        match start_server(&exe, &name, "127.0.0.1:0", &database).await {
+            Ok((child, addr)) => children.push((name, child, addr)),
+            Err(e) => {
+                for (_, child, _) in children.iter_mut() {
+                    let _ = child.start_kill();
+                }
+                return Err(Failure::runtime(format!("{name} did not start: {e}")));
+            }
+        }
+    }
+    let backends: Vec<Arc<Backend>> = children
+        .iter()
+        .map(|(name, _, addr)| Backend::named(addr.to_string(), 1, name.clone()))
+        .collect();
+    let pool = Arc::new(Pool::new(backends.clone(), strategy));
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+
+    let health = HealthConfig {
+        probe: Probe::Http {
+            path: "/healthz".into(),
+        },
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        rise: 1,
+        fall: 2,
+    };
+    let checks: Vec<_> = backends
+        .iter()
+        .map(|b| tokio::spawn(health::run(b.clone(), health.clone())))
+        .collect();
+    let supervisors: Vec<_> = children
+        .into_iter()
+        .zip(backends.iter().cloned())
+        .map(|((name, child, addr), backend)| {
+            tokio::spawn(supervise(
+                exe.clone(),
+                name,
+                child,
+                addr,
+                database.clone(),
+                backend,
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+
+    let (balancer_addr, admin_addr, echo_addr) =
+        (balancer.local_addr(), admin.local_addr(), echo.local_addr());
+    let admin_task = tokio::spawn(admin.serve(
+        admin::router(AdminState {
+            pool: pool.clone(),
+            mode: "http",
+        }),
+        shutdown.clone(),
+    ));
+    let echo_task = tokio::spawn(echo.run(shutdown.clone()));
+    let proxy = HttpProxy::new(pool.clone(), HttpProxyConfig::default());
+    let balancer_task = tokio::spawn(balancer.serve(proxy, shutdown.clone()));
+
+    print_summary(
+        &args,
+        balancer_addr,
+        admin_addr,
+        echo_addr,
+        &backends,
+        &database,
+    );
+    tracing::info!(addr = %balancer_addr, admin = %admin_addr, echo = %echo_addr, servers = args.servers, "system ready");
+
+    shutdown.wait().await;
+    tracing::info!("stopping: the balancer and the message server drain, the servers get SIGTERM");
+    for supervisor in supervisors {
+        let _ = supervisor.await;
+    }
+    for check in checks {
+        check.abort();
+    }
+    let _ = balancer_task.await;
+    let _ = admin_task.await;
+    let _ = echo_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_summary(
+    args: &UpArgs,
+    balancer: SocketAddr,
+    admin: SocketAddr,
+    echo: SocketAddr,
+    backends: &[Arc<Backend>],
+    database: &str,
+) {
+    println!("Switchboard is up.");
+    println!();
+    println!(
+        "  site and API    http://{balancer}/   (the load balancer, {})",
+        args.strategy
+    );
+    for b in backends {
+        println!(
+            "    {:<13} http://{}/",
+            b.name.as_deref().unwrap_or("server"),
+            b.addr
+        );
+    }
+    println!("  admin API       http://{admin}/status   http://{admin}/metrics");
+    println!("  message server  {echo} (TCP and UDP)");
+    println!("  database        {database}");
+    println!();
+    println!("Try:");
+    println!("  switchboard bench http://{balancer}/add?a=1\\&b=2 -c 50 -d 10s");
+    println!("  switchboard echo send {echo} Hello, Server!");
+    println!("  curl -s http://{admin}/status");
+    println!();
+    println!("Ctrl-C stops everything.");
+}
+
+/// Starts `switchboard serve` as a child and waits for the address it reports.
+async fn start_server(
+    exe: &Path,
+    name: &str,
+    listen: &str,
+    database: &str,
+) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(exe)
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--name",
+            name,
+            "--database",
+            database,
+        ])
+        .env_remove("SWITCHBOARD_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let stderr = child.stderr.take().ok_or("no standard error")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let found = tokio::time::timeout(START_TIMEOUT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("application server listening") {
+                return line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr=").and_then(|a| a.parse().ok()));
+            }
+            if line.contains("error") {
+                eprintln!("[{name}] {line}");
+            }
+        }
+        None
+    })
+    .await;
+    let Ok(Some(addr)) = found else {
+        let _ = child.start_kill();
+        return Err("it did not report listening".into());
+    };
+    // Keep reading its log (an unread pipe would block it); pass on warnings and errors.
+    let name = name.to_string();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(" WARN ") || line.contains(" ERROR ") {
+                eprintln!("[{name}] {line}");
+            }
+        }
+    });
+    Ok((child, addr))
+}
+
+/// Keeps one server running: restarts it on the same port when it exits, until shutdown,
+/// then asks it to stop (SIGTERM) and waits.
+async fn supervise(
+    exe: PathBuf,
+    name: String,
+    mut child: Child,
+    addr: SocketAddr,
+    database: String,
+    backend: Arc<Backend>,
+    shutdown: Shutdown,
+) {
+    let mut back_off = Duration::from_millis(200);
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => {
+                stop(&name, &mut child).await;
+                return;
+            }
+            status = child.wait() => {
+                backend.record_restart();
+                tracing::warn!(server = %name, ?status, restarts = backend.restarts(), "server exited; restarting");
+            }
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = tokio::time::sleep(back_off) => {}
+            }
+            match start_server(&exe, &name, &addr.to_string(), &database).await {
+                Ok((restarted, _)) => {
+                    child = restarted;
+                    back_off = Duration::from_millis(200);
+                    tracing::info!(server = %name, %addr, "server restarted");
+                    break;
+                }
+                Err(e) => {
+                    back_off = (back_off * 2).min(Duration::from_secs(5));
+                    tracing::warn!(server = %name, error = %e, "restart failed; trying again");
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM, then up to `STOP_TIMEOUT` for it to drain and exit, then SIGKILL.
+async fn stop(name: &str, child: &mut Child) {
+    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    if tokio::time::timeout(STOP_TIMEOUT, child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(server = %name, "server did not stop in time; killing it");
+        let _ = child.kill().await;
+    }
+}

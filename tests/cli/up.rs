@@ -1,0 +1,181 @@
+//! `switchboard up`: the whole system from one command.
+
+use std::time::Duration;
+
+use switchboard_testkit::http_get;
+use tokio::net::TcpListener;
+
+use crate::cli;
+
+async fn free_port() -> String {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// The process ids of this run's servers (their command lines name the run's data directory).
+fn server_pids(data: &str, name: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", "--", &format!("--name {name} --database sqlite://{data}")])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn up_runs_everything_restarts_a_killed_server_and_leaves_nothing_behind() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_up_{}", fastrand::u32(..)));
+    let data = dir.join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let (admin, echo) = (free_port().await, free_port().await);
+    let up = cli()
+        .spawn_server(
+            &[
+                "up",
+                "--servers",
+                "2",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                &admin,
+                "--echo",
+                &echo,
+                "--data",
+                &data_arg,
+            ],
+            "system ready",
+        )
+        .await;
+
+    // The site through the balancer, answered by both servers in turn.
+    let mut served_by = Vec::new();
+    for _ in 0..4 {
+        let answer = http_get(up.addr, "/healthz").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        served_by.push(
+            answer
+                .lines()
+                .find_map(|l| l.strip_prefix("x-served-by: "))
+                .unwrap_or("?")
+                .to_string(),
+        );
+    }
+    served_by.sort();
+    assert_eq!(served_by, ["server-1", "server-1", "server-2", "server-2"]);
+
+    // The message server, TCP and UDP.
+    for udp in [false, true] {
+        let mut args = vec!["echo", "send"];
+        if udp {
+            args.push("--udp");
+        }
+        args.extend([echo.as_str(), "ping"]);
+        let out = cli().run(&args, b"").await;
+        assert_eq!(out.stdout_text(), "ping\n", "udp {udp}: {}", out.stderr);
+    }
+
+    // The admin API names both servers.
+    let admin_addr = admin.parse().unwrap();
+    let status = http_get(admin_addr, "/status").await;
+    assert!(
+        status.contains("\"name\":\"server-1\"") && status.contains("\"name\":\"server-2\""),
+        "{status}"
+    );
+
+    // Kill a server: it comes back on its port, counted, and the site never stops answering.
+    let pids = server_pids(&data_arg, "server-1");
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    std::process::Command::new("kill")
+        .args(["-KILL", &pids[0]])
+        .status()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(http_get(up.addr, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 200"));
+        let status = http_get(admin_addr, "/status").await;
+        if status.contains("\"restarts\":1") && server_pids(&data_arg, "server-1").len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server-1 not restarted: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ctrl-C's signal: everything stops, children included.
+    up.signal("INT").await;
+    let (code, log) = up.wait(Duration::from_secs(30)).await;
+    assert_eq!(code.code(), Some(0), "{log}");
+    assert!(
+        server_pids(&data_arg, "server-1").is_empty()
+            && server_pids(&data_arg, "server-2").is_empty()
+    );
+}
+
+#[tokio::test]
+async fn up_fails_cleanly_when_a_port_is_taken_or_the_data_directory_is_unwritable() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_up_fail_{}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let data = dir.join("data");
+    let out = cli()
+        .run(
+            &[
+                "up",
+                "--listen",
+                &taken_addr,
+                "--admin",
+                "127.0.0.1:0",
+                "--echo",
+                "127.0.0.1:0",
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("address already in use"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        server_pids(data.to_str().unwrap(), "server-1").is_empty(),
+        "nothing left running"
+    );
+
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = cli()
+        .run(
+            &[
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--echo",
+                "127.0.0.1:0",
+                "--data",
+                file.join("data").to_str().unwrap(),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("is not writable"), "{}", out.stderr);
+
+    let out = cli().run(&["up", "--servers", "0"], b"").await;
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+}
