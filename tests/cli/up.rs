@@ -19,7 +19,11 @@ async fn free_port() -> String {
 /// The process ids of this run's servers (their command lines name the run's data directory).
 fn server_pids(data: &str, name: &str) -> Vec<String> {
     let out = std::process::Command::new("pgrep")
-        .args(["-f", "--", &format!("--name {name} --database sqlite://{data}")])
+        .args([
+            "-f",
+            "--",
+            &format!("--name {name} --database sqlite://{data}"),
+        ])
         .output()
         .expect("run pgrep");
     String::from_utf8_lossy(&out.stdout)
@@ -79,6 +83,53 @@ async fn up_runs_everything_restarts_a_killed_server_and_leaves_nothing_behind()
         let out = cli().run(&args, b"").await;
         assert_eq!(out.stdout_text(), "ping\n", "udp {udp}: {}", out.stderr);
     }
+
+    // A session made through the balancer works whichever server answers next.
+    let token = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut login = String::new();
+        for path in ["/api/users", "/login"] {
+            let body = r#"{"username":"ann","password":"a long passphrase"}"#;
+            let mut s = tokio::net::TcpStream::connect(up.addr).await.unwrap();
+            let req = format!(
+                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            login.clear();
+            s.read_to_string(&mut login).await.unwrap();
+        }
+        let json = login.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let value: serde_json::Value =
+            serde_json::from_str(&json).unwrap_or_else(|_| panic!("{login}"));
+        value["token"].as_str().unwrap().to_string()
+    };
+    let mut answered_by = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let out = cli()
+            .run(
+                &[
+                    "get",
+                    &format!("http://{}/api/profile", up.addr),
+                    &format!("Authorization:Bearer {token}"),
+                    "--print",
+                    "hb",
+                ],
+                b"",
+            )
+            .await;
+        assert_eq!(out.code(), 0, "{}", out.stderr);
+        let text = out.stdout_text();
+        assert!(text.contains("\"username\":\"ann\""), "{text}");
+        if let Some(name) = text.lines().find_map(|l| l.strip_prefix("x-served-by: ")) {
+            answered_by.insert(name.to_string());
+        }
+    }
+    assert_eq!(
+        answered_by.len(),
+        2,
+        "both servers answered: {answered_by:?}"
+    );
 
     // The admin API names both servers.
     let admin_addr = admin.parse().unwrap();
