@@ -102,6 +102,15 @@ pub struct UpArgs {
     /// Share this database instead of the embedded one: postgres://USER@HOST:PORT/DB.
     #[arg(long, value_name = "URL")]
     pub database: Option<String>,
+
+    /// Token the admin API's changes require (always when it is not on loopback).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 const BALANCE_EXAMPLES: &str = "Examples:
@@ -178,6 +187,15 @@ pub struct BalanceArgs {
     /// protocol header naming the real client.
     #[arg(long)]
     pub proxy_protocol: bool,
+
+    /// Token the admin API's changes require (always when it is not on loopback).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 const CLIENT_EXAMPLES: &str = "Request items:

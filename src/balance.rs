@@ -271,7 +271,7 @@ impl Supervisor {
             .pool
             .backends()
             .iter()
-            .map(|b| ((b.addr.clone(), b.weight), b.clone()))
+            .map(|b| ((b.addr.clone(), b.weight()), b.clone()))
             .collect();
         let next: Vec<Arc<Backend>> = settings
             .backends
@@ -321,6 +321,8 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
     let admin_router = admin::router(AdminState {
         pool: pool.clone(),
         mode: settings.mode,
+        changes: crate::up::admin_changes(admin_server.local_addr(), args.admin_token.clone()),
+        shutdown: shutdown.clone(),
     });
     tracing::info!(addr = %admin_server.local_addr(), "admin API listening");
     let admin_task = tokio::spawn(admin_server.serve(admin_router, shutdown.clone()));

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_balancer::admin::{self, AdminState};
+use switchboard_balancer::admin::{self, AdminState, Changes};
 use switchboard_balancer::health::{self, HealthConfig, Probe};
 use switchboard_balancer::http::{HttpProxy, HttpProxyConfig};
 use switchboard_balancer::{Backend, Pool, StrategyKind};
@@ -130,6 +130,8 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         admin::router(AdminState {
             pool: pool.clone(),
             mode: "http",
+            changes: admin_changes(admin_addr, args.admin_token.clone()),
+            shutdown: shutdown.clone(),
         }),
         shutdown.clone(),
     ));
@@ -193,6 +195,16 @@ fn print_summary(
     println!("  curl -s http://{admin}/status");
     println!();
     println!("Ctrl-C stops everything.");
+}
+
+/// Who may change things through the admin API: anyone on loopback unless a token is set; off
+/// loopback, token holders only, and no one without a token.
+pub fn admin_changes(addr: SocketAddr, token: Option<String>) -> Changes {
+    match (token.filter(|t| !t.is_empty()), addr.ip().is_loopback()) {
+        (Some(token), _) => Changes::Token(token),
+        (None, true) => Changes::Open,
+        (None, false) => Changes::Off,
+    }
 }
 
 /// Starts `switchboard serve` as a child and waits for the address it reports.

@@ -1,18 +1,38 @@
-//! The admin listener's API: `GET /status` (JSON: the strategy and every backend's state) and
-//! `GET /metrics` (Prometheus text). These are what a dashboard draws. Loopback by default;
-//! the binary decides where it listens.
+//! The admin listener's API. Reading: `GET /status` (JSON: the strategy and every backend's
+//! state), `GET /metrics` (Prometheus text), `GET /events` (the status every second, as
+//! server-sent events), `GET /` (the dashboard page, drawing those events). Changing, while
+//! traffic flows: `PUT /strategy`, `PUT /backends/{i}/weight`, `POST /backends/{i}/drain` and
+//! `/enable`. Loopback by default; elsewhere, changes need the admin token ([`Changes`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 use axum::Router;
+use futures_util::Stream;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{Backend, Pool};
+use crate::{Backend, Pool, StrategyKind};
+
+/// Who may change things through the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changes {
+    /// Anyone who can reach it (a loopback listener: only this machine).
+    Open,
+    /// Requests carrying `Authorization: Bearer <token>`.
+    Token(String),
+    /// No one: a listener off loopback with no token set; reading stays open.
+    Off,
+}
 
 /// What the admin API reports on.
 #[derive(Debug, Clone)]
@@ -21,21 +41,205 @@ pub struct AdminState {
     pub pool: Arc<Pool>,
     /// `http` or `tcp`.
     pub mode: &'static str,
+    /// Who may change things.
+    pub changes: Changes,
+    /// Ends the event streams, so an open dashboard does not hold shutdown up.
+    pub shutdown: switchboard_net::Shutdown,
 }
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
     Router::new()
+        .route("/", get(dashboard))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/events", get(events))
+        .route("/strategy", put(set_strategy))
+        .route("/backends/{index}/weight", put(set_weight))
+        .route("/backends/{index}/drain", post(drain))
+        .route("/backends/{index}/enable", post(enable))
         .with_state(state)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A request refused: its status and why.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+/// Refuses a change the caller may not make.
+fn check_changes(state: &AdminState, headers: &HeaderMap) -> Result<(), Refusal> {
+    match &state.changes {
+        Changes::Open => Ok(()),
+        Changes::Off => Err(Refusal(
+            StatusCode::FORBIDDEN,
+            "changes are off: the admin API is not on loopback and no admin token is set".into(),
+        )),
+        Changes::Token(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            // Compared without stopping at the first difference.
+            let same = given.len() == token.len()
+                && given
+                    .bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if same {
+                Ok(())
+            } else {
+                Err(Refusal(
+                    StatusCode::UNAUTHORIZED,
+                    "a valid admin token is needed to change things".into(),
+                ))
+            }
+        }
+    }
+}
+
+fn backend_at(state: &AdminState, index: usize) -> Result<Arc<Backend>, Refusal> {
+    state
+        .pool
+        .backends()
+        .get(index)
+        .cloned()
+        .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("no backend {index}")))
+}
+
+#[derive(Deserialize)]
+struct StrategyChange {
+    strategy: String,
+}
+
+async fn set_strategy(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<StrategyChange>, JsonRejection>,
+) -> Response {
+    if let Err(refused) = check_changes(&state, &headers) {
+        return refused.into_response();
+    }
+    let Ok(axum::Json(change)) = body else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expected {\"strategy\": NAME}",
+        );
+    };
+    match change.strategy.parse::<StrategyKind>() {
+        Ok(kind) => {
+            state.pool.set_strategy(kind);
+            tracing::info!(strategy = %kind, "strategy changed from the admin API");
+            axum::Json(status_json(&state)).into_response()
+        }
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct WeightChange {
+    weight: u32,
+}
+
+async fn set_weight(
+    State(state): State<AdminState>,
+    Path(index): Path<usize>,
+    headers: HeaderMap,
+    body: Result<axum::Json<WeightChange>, JsonRejection>,
+) -> Response {
+    if let Err(refused) = check_changes(&state, &headers) {
+        return refused.into_response();
+    }
+    let backend = match backend_at(&state, index) {
+        Ok(b) => b,
+        Err(missing) => return missing.into_response(),
+    };
+    match body {
+        Ok(axum::Json(change)) if (1..=1000).contains(&change.weight) => {
+            backend.set_weight(change.weight);
+            axum::Json(status_json(&state)).into_response()
+        }
+        _ => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expected {\"weight\": 1 to 1000}",
+        ),
+    }
+}
+
+async fn drain(
+    State(state): State<AdminState>,
+    Path(index): Path<usize>,
+    headers: HeaderMap,
+) -> Response {
+    set_drained(state, index, headers, true)
+}
+
+async fn enable(
+    State(state): State<AdminState>,
+    Path(index): Path<usize>,
+    headers: HeaderMap,
+) -> Response {
+    set_drained(state, index, headers, false)
+}
+
+fn set_drained(state: AdminState, index: usize, headers: HeaderMap, drained: bool) -> Response {
+    if let Err(refused) = check_changes(&state, &headers) {
+        return refused.into_response();
+    }
+    match backend_at(&state, index) {
+        Ok(backend) => {
+            backend.set_drained(drained);
+            tracing::info!(backend = %backend.addr, drained, "changed from the admin API");
+            axum::Json(status_json(&state)).into_response()
+        }
+        Err(missing) => missing.into_response(),
+    }
+}
+
+/// The status every second, for as long as the client listens.
+async fn events(
+    State(state): State<AdminState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let ticks = tokio::time::interval(Duration::from_secs(1));
+    let stream = futures_util::stream::unfold((ticks, state), |(mut ticks, state)| async move {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = state.shutdown.wait() => return None,
+        }
+        let event = Event::default()
+            .event("status")
+            .data(status_json(&state).to_string());
+        Some((Ok(event), (ticks, state)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
 }
 
 fn backend_json(b: &Backend) -> Value {
     json!({
         "addr": b.addr,
         "name": b.name,
-        "weight": b.weight,
+        "weight": b.weight(),
+        "drained": b.is_drained(),
         "restarts": b.restarts(),
         "healthy": b.is_healthy(),
         "up": b.is_up(),
@@ -47,13 +251,18 @@ fn backend_json(b: &Backend) -> Value {
     })
 }
 
-async fn status(State(state): State<AdminState>) -> axum::Json<Value> {
+fn status_json(state: &AdminState) -> Value {
     let backends = state.pool.backends();
-    axum::Json(json!({
+    json!({
         "mode": state.mode,
         "strategy": state.pool.strategy().name(),
+        "changes": match state.changes { Changes::Open => "open", Changes::Token(_) => "token", Changes::Off => "off" },
         "backends": backends.iter().map(|b| backend_json(b)).collect::<Vec<_>>(),
-    }))
+    })
+}
+
+async fn status(State(state): State<AdminState>) -> axum::Json<Value> {
+    axum::Json(status_json(&state))
 }
 
 /// Escapes a label value for the Prometheus text format.

@@ -1,6 +1,6 @@
 //! [`Backend`]: one upstream server and its live state.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +12,11 @@ use tokio::time::Instant;
 pub struct Backend {
     /// Where it listens (`HOST:PORT`), as configured.
     pub addr: String,
-    /// Its share of the traffic relative to the others (at least 1).
-    pub weight: u32,
+    /// Its share of the traffic relative to the others (at least 1); changeable while
+    /// traffic flows.
+    weight: AtomicU32,
+    /// Drained by an operator: no new traffic, requests in flight finish.
+    drained: AtomicBool,
     /// A name for people (`server-1`), when whoever runs it gave one.
     pub name: Option<String>,
     /// How many times whoever runs it restarted it.
@@ -62,7 +65,8 @@ impl Backend {
     fn build(addr: String, weight: u32, name: Option<String>) -> Arc<Backend> {
         Arc::new(Backend {
             addr,
-            weight: weight.max(1),
+            weight: AtomicU32::new(weight.max(1)),
+            drained: AtomicBool::new(false),
             name,
             restarts: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
@@ -86,9 +90,30 @@ impl Backend {
         )
     }
 
-    /// Whether it may get traffic: up by its checks, and not ejected for recent failures.
+    /// Its weight now.
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Changes its weight (0 is taken as 1).
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether an operator drained it.
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::Relaxed)
+    }
+
+    /// Drains it (no new traffic) or takes it back.
+    pub fn set_drained(&self, drained: bool) {
+        self.drained.store(drained, Ordering::Relaxed);
+    }
+
+    /// Whether it may get traffic: up by its checks, not ejected for recent failures, and not
+    /// drained.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Acquire) && !self.is_ejected()
+        self.healthy.load(Ordering::Acquire) && !self.is_ejected() && !self.is_drained()
     }
 
     /// Whether its checks say it is up (ejection aside).

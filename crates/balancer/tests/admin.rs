@@ -28,6 +28,8 @@ async fn status_and_metrics_report_every_backend() {
     let router = admin::router(AdminState {
         pool: pool.clone(),
         mode: "http",
+        changes: admin::Changes::Open,
+        shutdown: shutdown.clone(),
     });
     let running = Running::spawn(addr, shutdown.clone(), server.serve(router, shutdown));
 
@@ -59,5 +61,183 @@ async fn status_and_metrics_report_every_backend() {
     ] {
         assert!(metrics.contains(line), "missing {line}:\n{metrics}");
     }
+    running.stop().await.unwrap();
+}
+
+async fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &str,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+fn start(changes: admin::Changes) -> (Running, Arc<Pool>) {
+    let pool = Arc::new(Pool::new(
+        vec![
+            Backend::new("127.0.0.1:9001", 1),
+            Backend::new("127.0.0.1:9002", 1),
+        ],
+        StrategyKind::RoundRobin,
+    ));
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let addr = server.local_addr();
+    let shutdown = Shutdown::new();
+    let router = admin::router(AdminState {
+        pool: pool.clone(),
+        mode: "http",
+        changes,
+        shutdown: shutdown.clone(),
+    });
+    (
+        Running::spawn(addr, shutdown.clone(), server.serve(router, shutdown)),
+        pool,
+    )
+}
+
+#[tokio::test]
+async fn strategy_weights_and_draining_change_while_running() {
+    let (running, pool) = start(admin::Changes::Open);
+    let addr = running.addr;
+    let ok = request(addr, "PUT", "/strategy", "", r#"{"strategy":"p2c"}"#).await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert_eq!(pool.strategy(), StrategyKind::PowerOfTwo);
+    let bad = request(addr, "PUT", "/strategy", "", r#"{"strategy":"random"}"#).await;
+    assert!(
+        bad.starts_with("HTTP/1.1 422") && bad.contains("\"error\""),
+        "{bad}"
+    );
+
+    assert!(
+        request(addr, "PUT", "/backends/1/weight", "", r#"{"weight":5}"#)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert_eq!(pool.backends()[1].weight(), 5);
+    assert!(
+        request(addr, "PUT", "/backends/1/weight", "", r#"{"weight":0}"#)
+            .await
+            .starts_with("HTTP/1.1 422")
+    );
+    assert!(request(addr, "POST", "/backends/9/drain", "", "")
+        .await
+        .starts_with("HTTP/1.1 404"));
+
+    assert!(request(addr, "POST", "/backends/0/drain", "", "")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    let ctx = switchboard_balancer::PickContext::default();
+    for _ in 0..10 {
+        assert_eq!(
+            pool.pick(&ctx).unwrap().addr,
+            "127.0.0.1:9002",
+            "a drained backend gets nothing new"
+        );
+    }
+    assert!(http_get(addr, "/status").await.contains("\"drained\":true"));
+    assert!(request(addr, "POST", "/backends/0/enable", "", "")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(!pool.backends()[0].is_drained());
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn changes_need_the_token_and_are_off_without_one() {
+    let (running, pool) = start(admin::Changes::Token("s3cret".into()));
+    let refused = request(
+        running.addr,
+        "PUT",
+        "/strategy",
+        "",
+        r#"{"strategy":"p2c"}"#,
+    )
+    .await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let wrong = request(
+        running.addr,
+        "PUT",
+        "/strategy",
+        "Authorization: Bearer nope\r\n",
+        r#"{"strategy":"p2c"}"#,
+    )
+    .await;
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let ok = request(
+        running.addr,
+        "PUT",
+        "/strategy",
+        "Authorization: Bearer s3cret\r\n",
+        r#"{"strategy":"p2c"}"#,
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert_eq!(pool.strategy(), StrategyKind::PowerOfTwo);
+    running.stop().await.unwrap();
+
+    let (running, _) = start(admin::Changes::Off);
+    let off = request(
+        running.addr,
+        "POST",
+        "/backends/0/drain",
+        "Authorization: Bearer s3cret\r\n",
+        "",
+    )
+    .await;
+    assert!(
+        off.starts_with("HTTP/1.1 403") && off.contains("changes are off"),
+        "{off}"
+    );
+    assert!(
+        http_get(running.addr, "/status")
+            .await
+            .starts_with("HTTP/1.1 200"),
+        "reading stays open"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_dashboard_and_its_event_stream() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (running, _) = start(admin::Changes::Open);
+    let page = http_get(running.addr, "/").await;
+    assert!(
+        page.starts_with("HTTP/1.1 200") && page.contains("text/html"),
+        "{page}"
+    );
+    assert!(page.contains("new EventSource(\"/events\")"));
+
+    let mut s = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !(seen.contains("event: status") && seen.contains("\"strategy\":\"round-robin\"")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no status event: {seen}"
+        );
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains("text/event-stream"), "{seen}");
+    drop(s);
     running.stop().await.unwrap();
 }

@@ -36,7 +36,7 @@ fn score(client: &[u8; 16], backend: &Backend) -> f64 {
     let h = hash(client, backend.addr.as_bytes());
     // A uniform number in (0, 1] from the hash's top 53 bits.
     let u = ((h >> 11) + 1) as f64 / (1u64 << 53) as f64;
-    -f64::from(backend.weight) / u.ln()
+    -f64::from(backend.weight()) / u.ln()
 }
 
 /// FNV-1a over both inputs, then splitmix64's finalizer for avalanche. Written here because

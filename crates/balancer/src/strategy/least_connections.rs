@@ -33,7 +33,7 @@ impl Strategy for LeastConnections {
             if !b.is_healthy() {
                 continue;
             }
-            let (load, weight) = (b.in_flight(), u64::from(b.weight));
+            let (load, weight) = (b.in_flight(), u64::from(b.weight()));
             // load / weight < best_load / best_weight, without division.
             if best.is_none_or(|(_, l, w)| {
                 u128::from(load) * u128::from(w) < u128::from(l) * u128::from(weight)

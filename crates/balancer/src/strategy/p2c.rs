@@ -13,7 +13,7 @@ use crate::Backend;
 pub struct PowerOfTwo;
 
 fn cost(b: &Backend) -> f64 {
-    b.ewma().as_micros() as f64 * (b.in_flight() + 1) as f64 / f64::from(b.weight)
+    b.ewma().as_micros() as f64 * (b.in_flight() + 1) as f64 / f64::from(b.weight())
 }
 
 impl Strategy for PowerOfTwo {

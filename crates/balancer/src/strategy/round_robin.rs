@@ -25,7 +25,7 @@ impl Strategy for SmoothRoundRobin {
         let mut total = 0i64;
         let mut best: Option<(usize, i64)> = None;
         for i in healthy(backends) {
-            let weight = i64::from(backends[i].weight);
+            let weight = i64::from(backends[i].weight());
             let score = current.entry(backends[i].addr.clone()).or_insert(0);
             *score += weight;
             total += weight;
