@@ -36,13 +36,14 @@ trap cleanup EXIT
 
 start_server() {
   local name=$1 p=$2
+  # `exec` in each arm: the background job is the server itself, so killing $pid stops it.
   case $name in
-    c-epoll)    taskset -c "$server_core" "$out/echo_epoll" "$p" ;;
+    c-epoll)    exec taskset -c "$server_core" "$out/echo_epoll" "$p" ;;
     async|threaded|sequential)
-                taskset -c "$server_core" "$bin" -q echo serve --no-udp --model "$name" \
+                exec taskset -c "$server_core" "$bin" -q echo serve --no-udp --model "$name" \
                   --listen "127.0.0.1:$p" ;;
-    py-asyncio) taskset -c "$server_core" python3 "$here/py_asyncio_server.py" "$p" ;;
-    py-threads) taskset -c "$server_core" python3 "$here/py_threads_server.py" "$p" ;;
+    py-asyncio) exec taskset -c "$server_core" python3 "$here/py_asyncio_server.py" "$p" ;;
+    py-threads) exec taskset -c "$server_core" python3 "$here/py_threads_server.py" "$p" ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac >/dev/null 2>&1 &
   pid=$!
