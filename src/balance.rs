@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_balancer::admin::{self, AdminState};
+use switchboard_balancer::admin::{self, AdminState, Changes};
 use switchboard_balancer::health::{self, HealthConfig, Probe};
 use switchboard_balancer::http::{HttpProxy, HttpProxyConfig, LogFormat};
 use switchboard_balancer::tcp::{self, TcpConfig};
@@ -19,8 +19,8 @@ use switchboard_http::{HttpServer, Limits};
 use switchboard_net::{bind_tcp, Shutdown, DEFAULT_BACKLOG};
 use tokio::task::JoinHandle;
 
+use crate::addr::listen_addr;
 use crate::args::BalanceArgs;
-use crate::echo::listen_addr;
 use crate::failure::Failure;
 use crate::{parse, runtime};
 
@@ -304,8 +304,8 @@ pub fn balance(args: BalanceArgs) -> Result<(), Failure> {
 }
 
 async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
-    let listen = listen_addr(&settings.listen).await?;
-    let admin_addr = listen_addr(&settings.admin).await?;
+    let listen = listen_addr("--listen", &settings.listen).await?;
+    let admin_addr = listen_addr("--admin", &settings.admin).await?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
 
@@ -321,7 +321,7 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
     let admin_router = admin::router(AdminState {
         pool: pool.clone(),
         mode: settings.mode,
-        changes: crate::up::admin_changes(admin_server.local_addr(), args.admin_token.clone()),
+        changes: Changes::for_listener(admin_server.local_addr(), args.admin_token.clone()),
         shutdown: shutdown.clone(),
     });
     tracing::info!(addr = %admin_server.local_addr(), "admin API listening");

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use switchboard_echo::client::{tcp_exchange, udp_exchange, ClientError};
 use switchboard_echo::{EchoConfig, EchoServer, Model};
-use switchboard_net::{resolve, ResolveError, Shutdown};
+use switchboard_net::{ResolveError, Shutdown};
 
+use crate::addr::listen_addr;
 use crate::args::{ModelArg, SendArgs, ServeArgs};
 use crate::failure::Failure;
 use crate::runtime;
@@ -32,7 +33,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         Model::Threaded | Model::Sequential => runtime::single()?,
     };
     runtime.block_on(async {
-        let addr = listen_addr(&args.listen).await?;
+        let addr = listen_addr("--listen", &args.listen).await?;
         let server = EchoServer::bind(addr, config).map_err(Failure::runtime)?;
         let shutdown = Shutdown::new();
         shutdown.on_signals();
@@ -41,16 +42,6 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::runtime(format!("message server failed: {e}")))
     })
-}
-
-/// Resolves `--listen`: a malformed value is a usage error, a name that does not resolve is a
-/// runtime failure.
-pub async fn listen_addr(listen: &str) -> Result<std::net::SocketAddr, Failure> {
-    match resolve(listen).await {
-        Ok(addrs) => Ok(addrs[0]),
-        Err(e @ ResolveError::Malformed(_)) => Err(Failure::usage(format!("--listen: {e}"))),
-        Err(e) => Err(Failure::runtime(e)),
-    }
 }
 
 /// Sends a message (or standard input) and prints the replies.

@@ -7,6 +7,7 @@
 //! error, 1 for a runtime failure ([`failure::Failure`]).
 #![forbid(unsafe_code)]
 
+mod addr;
 mod args;
 mod balance;
 mod bench;

@@ -10,8 +10,8 @@ use switchboard_app::{App, AppConfig, Clock, SessionPolicy, Site, Store};
 use switchboard_http::{tls_config, HttpServer, Limits, Tls};
 use switchboard_net::Shutdown;
 
+use crate::addr::listen_addr;
 use crate::args::AppServeArgs;
-use crate::echo::listen_addr;
 use crate::failure::Failure;
 use crate::{parse, runtime};
 
@@ -221,7 +221,7 @@ pub async fn open_store(url: &str) -> Result<Store, Failure> {
 }
 
 async fn run(settings: Settings) -> Result<(), Failure> {
-    let addr = listen_addr(&settings.listen).await?;
+    let addr = listen_addr("--listen", &settings.listen).await?;
     let tls = tls_config(&settings.tls).map_err(Failure::usage)?;
     let store = open_store(&settings.database).await?;
     let server = HttpServer::bind(addr, tls, settings.limits).map_err(Failure::runtime)?;

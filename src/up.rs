@@ -23,8 +23,8 @@ use switchboard_net::Shutdown;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::addr::listen_addr;
 use crate::args::UpArgs;
-use crate::echo::listen_addr;
 use crate::failure::Failure;
 use crate::runtime;
 use crate::serve::{database_url, open_store};
@@ -64,9 +64,9 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     prepare_data_dir(&data)?;
     let database = database_url(args.database.clone(), Some(data.clone()));
     open_store(&database).await?.close().await;
-    let listen = listen_addr(&args.listen).await?;
-    let admin_addr = listen_addr(&args.admin).await?;
-    let echo_addr = listen_addr(&args.echo).await?;
+    let listen = listen_addr("--listen", &args.listen).await?;
+    let admin_addr = listen_addr("--admin", &args.admin).await?;
+    let echo_addr = listen_addr("--echo", &args.echo).await?;
     let balancer = HttpServer::bind(listen, None, Limits::default()).map_err(Failure::runtime)?;
     let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
     let echo = EchoServer::bind(echo_addr, EchoConfig::default()).map_err(Failure::runtime)?;
@@ -130,7 +130,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         admin::router(AdminState {
             pool: pool.clone(),
             mode: "http",
-            changes: admin_changes(admin_addr, args.admin_token.clone()),
+            changes: Changes::for_listener(admin_addr, args.admin_token.clone()),
             shutdown: shutdown.clone(),
         }),
         shutdown.clone(),
@@ -195,16 +195,6 @@ fn print_summary(
     println!("  curl -s http://{admin}/status");
     println!();
     println!("Ctrl-C stops everything.");
-}
-
-/// Who may change things through the admin API: anyone on loopback unless a token is set; off
-/// loopback, token holders only, and no one without a token.
-pub fn admin_changes(addr: SocketAddr, token: Option<String>) -> Changes {
-    match (token.filter(|t| !t.is_empty()), addr.ip().is_loopback()) {
-        (Some(token), _) => Changes::Token(token),
-        (None, true) => Changes::Open,
-        (None, false) => Changes::Off,
-    }
 }
 
 /// Starts `switchboard serve` as a child and waits for the address it reports.

@@ -34,6 +34,18 @@ pub enum Changes {
     Off,
 }
 
+impl Changes {
+    /// The rule for a listener at `addr`: with a token, token holders; without one, anyone on
+    /// loopback (only this machine reaches it), no one elsewhere.
+    pub fn for_listener(addr: std::net::SocketAddr, token: Option<String>) -> Changes {
+        match (token.filter(|t| !t.is_empty()), addr.ip().is_loopback()) {
+            (Some(token), _) => Changes::Token(token),
+            (None, true) => Changes::Open,
+            (None, false) => Changes::Off,
+        }
+    }
+}
+
 /// What the admin API reports on.
 #[derive(Debug, Clone)]
 pub struct AdminState {
@@ -330,4 +342,29 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
         )],
         out,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Changes;
+
+    #[test]
+    fn changes_follow_the_listener_and_the_token() {
+        let lo = "127.0.0.1:8081".parse().unwrap();
+        let out = "0.0.0.0:8081".parse().unwrap();
+        assert_eq!(Changes::for_listener(lo, None), Changes::Open);
+        assert_eq!(Changes::for_listener(out, None), Changes::Off);
+        assert_eq!(
+            Changes::for_listener(out, Some(String::new())),
+            Changes::Off
+        );
+        assert_eq!(
+            Changes::for_listener(lo, Some("t".into())),
+            Changes::Token("t".into())
+        );
+        assert_eq!(
+            Changes::for_listener(out, Some("t".into())),
+            Changes::Token("t".into())
+        );
+    }
 }
