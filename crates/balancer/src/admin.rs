@@ -217,21 +217,41 @@ fn set_drained(state: AdminState, index: usize, headers: HeaderMap, drained: boo
     }
 }
 
-/// The status every second, for as long as the client listens.
+/// The status every second, for as long as the client listens, and at once (within a tenth
+/// of a second) when a backend goes up or down, is drained or reweighted, or the strategy
+/// changes: a dashboard shows a failure as it happens, however briefly it lasts.
 async fn events(
     State(state): State<AdminState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let ticks = tokio::time::interval(Duration::from_secs(1));
-    let stream = futures_util::stream::unfold((ticks, state), |(mut ticks, state)| async move {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = state.shutdown.wait() => return None,
-        }
-        let event = Event::default()
-            .event("status")
-            .data(status_json(&state).to_string());
-        Some((Ok(event), (ticks, state)))
-    });
+    const LOOK: Duration = Duration::from_millis(100);
+    const EVERY: Duration = Duration::from_secs(1);
+    let ticks = tokio::time::interval(LOOK);
+    let sent: Option<(tokio::time::Instant, Shape)> = None;
+    let stream = futures_util::stream::unfold(
+        (ticks, state, sent),
+        |(mut ticks, state, mut sent)| async move {
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = state.shutdown.wait() => return None,
+                }
+                let now = tokio::time::Instant::now();
+                let shape = shape(&state);
+                let due = match &sent {
+                    None => true,
+                    Some((at, last)) => now >= *at + EVERY || *last != shape,
+                };
+                if due {
+                    sent = Some((now, shape));
+                    break;
+                }
+            }
+            let event = Event::default()
+                .event("status")
+                .data(status_json(&state).to_string());
+            Some((Ok(event), (ticks, state, sent)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -246,7 +266,24 @@ async fn dashboard() -> Response {
         .into_response()
 }
 
+/// What the status looks like, leaving out the counters that change all the time: the
+/// strategy, and each backend's state and weight. A change here is worth an event at once.
+type Shape = (&'static str, Vec<(bool, bool, bool, u32)>);
+
+fn shape(state: &AdminState) -> Shape {
+    let backends = state.pool.backends();
+    let states = backends
+        .iter()
+        .map(|b| (b.is_up(), b.is_ejected(), b.is_drained(), b.weight()))
+        .collect();
+    (state.pool.strategy().name(), states)
+}
+
 fn backend_json(b: &Backend) -> Value {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let [p50, p99] = b
+        .recent_latency([0.5, 0.99])
+        .map_or([None, None], |qs| qs.map(|q| Some(ms(q))));
     json!({
         "addr": b.addr,
         "name": b.name,
@@ -259,7 +296,9 @@ fn backend_json(b: &Backend) -> Value {
         "in_flight": b.in_flight(),
         "total": b.total(),
         "errors": b.errors(),
-        "ewma_ms": b.ewma().as_secs_f64() * 1000.0,
+        "ewma_ms": ms(b.ewma()),
+        "p50_ms": p50,
+        "p99_ms": p99,
     })
 }
 
@@ -296,7 +335,7 @@ type Family = (
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let backends = state.pool.backends();
     let mut out = String::new();
-    let families: [Family; 5] = [
+    let families: [Family; 7] = [
         (
             "switchboard_balancer_backend_up",
             "gauge",
@@ -326,6 +365,18 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             "gauge",
             "Peak-EWMA time to the backend's answer.",
             |b| b.ewma().as_secs_f64(),
+        ),
+        (
+            "switchboard_balancer_backend_latency_p50_seconds",
+            "gauge",
+            "Median time to the backend's answer over the last 10 seconds (NaN: no answers).",
+            |b| b.recent_latency([0.5]).map_or(f64::NAN, |[q]| q.as_secs_f64()),
+        ),
+        (
+            "switchboard_balancer_backend_latency_p99_seconds",
+            "gauge",
+            "99th percentile time to the backend's answer over the last 10 seconds (NaN: no answers).",
+            |b| b.recent_latency([0.99]).map_or(f64::NAN, |[q]| q.as_secs_f64()),
         ),
     ];
     for (name, kind, help, value) in families {

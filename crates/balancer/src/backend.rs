@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::latency::RecentLatency;
+
 /// One upstream server as the balancer sees it. Shared (`Arc`) between the strategies, the
 /// proxies, the health checker and the admin API; every field that changes is an atomic.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ pub struct Backend {
     /// `created`).
     ewma_micros: AtomicU64,
     ewma_at: AtomicU64,
+    /// Answer times over the last few seconds, for percentiles.
+    recent: RecentLatency,
     created: Instant,
 }
 
@@ -77,6 +81,7 @@ impl Backend {
             errors: AtomicU64::new(0),
             ewma_micros: AtomicU64::new(DEFAULT_EWMA_MICROS),
             ewma_at: AtomicU64::new(0),
+            recent: RecentLatency::default(),
             created: Instant::now(),
         })
     }
@@ -199,6 +204,21 @@ impl Backend {
         Duration::from_micros(self.ewma_micros.load(Ordering::Relaxed))
     }
 
+    /// The given quantiles of its answer times over the last
+    /// [`WINDOW_SECONDS`](crate::latency::WINDOW_SECONDS) seconds, or `None` when it answered
+    /// nothing in that time.
+    pub fn recent_latency<const N: usize>(&self, quantiles: [f64; N]) -> Option<[Duration; N]> {
+        self.recent
+            .quantiles(self.created.elapsed().as_secs(), quantiles)
+    }
+
+    /// Takes it out of rotation at once, its streak of checks reset: whoever runs it knows the
+    /// process behind it is gone (it exited), without waiting for the checks to fail.
+    pub fn mark_down(&self) {
+        self.streak.store(0, Ordering::Relaxed);
+        self.set_healthy(false);
+    }
+
     /// Counts a request in flight on this backend until the lease is dropped.
     pub fn lease(self: &Arc<Self>) -> Lease {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -214,7 +234,9 @@ impl Backend {
     /// once (peak), one below pulls it down by a weight that grows with the time since the
     /// last sample.
     pub fn observe_latency(&self, latency: Duration) {
-        let now = self.created.elapsed().as_micros() as u64;
+        let elapsed = self.created.elapsed();
+        self.recent.record(elapsed.as_secs(), latency);
+        let now = elapsed.as_micros() as u64;
         let sample = latency.as_micros() as u64;
         let before = self.ewma_micros.load(Ordering::Relaxed);
         let last = self.ewma_at.swap(now, Ordering::Relaxed);
@@ -295,6 +317,16 @@ mod tests {
             b.ewma(),
             Duration::from_millis(50),
             "a higher sample is taken at once"
+        );
+        let [p50] = b.recent_latency([0.5]).unwrap();
+        assert!(
+            p50.abs_diff(Duration::from_millis(50)) < Duration::from_millis(3),
+            "{p50:?}"
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(
+            b.recent_latency([0.5]).is_none(),
+            "the sample has left the window"
         );
     }
 

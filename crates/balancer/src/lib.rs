@@ -6,6 +6,8 @@
 //!   atomics: healthy or not, requests in flight, totals, errors, peak-EWMA latency. A
 //!   [`Lease`] counts a request in flight from the moment a backend is chosen until it is
 //!   dropped, and records the outcome.
+//! - [`latency`]: each backend's answer times over the last ten seconds (a ring of per-second
+//!   atomic histograms), for the p50 and p99 of `/status` and the dashboard.
 //! - [`Strategy`] (`strategy/`): one small trait, one file per strategy. A strategy sees the
 //!   backends (in configuration order) and the request's [`PickContext`], and returns the
 //!   index of the backend to use among the healthy ones, or `None` when none is healthy.
@@ -34,6 +36,7 @@ pub mod admin;
 mod backend;
 pub mod health;
 pub mod http;
+pub mod latency;
 mod pool;
 pub mod strategy;
 pub mod tcp;

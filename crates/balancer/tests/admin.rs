@@ -46,6 +46,10 @@ async fn status_and_metrics_report_every_backend() {
     assert_eq!(b[1]["healthy"], false);
     assert_eq!(b[1]["weight"], 3);
     assert_eq!(b[1]["errors"], 1);
+    // Percentiles of recent answers: a number where there was one, null where none.
+    assert!(b[0]["p50_ms"].as_f64().is_some(), "{body}");
+    assert!(b[0]["p99_ms"].as_f64().unwrap() >= b[0]["p50_ms"].as_f64().unwrap());
+    assert!(b[1]["p99_ms"].is_null(), "{body}");
 
     pool.set_strategy(StrategyKind::IpHash);
     assert!(http_get(addr, "/status")
@@ -58,6 +62,7 @@ async fn status_and_metrics_report_every_backend() {
         "switchboard_balancer_backend_in_flight{backend=\"127.0.0.1:9001\"} 1",
         "switchboard_balancer_backend_requests_total{backend=\"127.0.0.1:9001\"} 2",
         "switchboard_balancer_backend_errors_total{backend=\"127.0.0.1:9002\"} 1",
+        "switchboard_balancer_backend_latency_p99_seconds{backend=\"127.0.0.1:9002\"} NaN",
     ] {
         assert!(metrics.contains(line), "missing {line}:\n{metrics}");
     }
