@@ -549,6 +549,11 @@ pub struct AppServeArgs {
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish [default: 10s].
     #[arg(long, env = "SWITCHBOARD_GRACE", value_name = "DURATION", value_parser = parse::duration)]
     pub grace: Option<Duration>,
+
+    /// Stop (as on SIGTERM) when standard input closes. `switchboard up` runs its servers so:
+    /// killed outright, it leaves no server behind.
+    #[arg(long, hide = true)]
+    pub stop_with_stdin: bool,
 }
 
 /// `switchboard users`.

@@ -19,5 +19,9 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_target(false)
         .with_ansi(color)
         .with_writer(std::io::stderr)
+        // When standard error is gone (its reader died), tracing would say so with eprintln!,
+        // which panics on the same closed stream: in whatever task was logging, a signal
+        // handler's included. A log line that cannot be written is dropped instead.
+        .log_internal_errors(false)
         .init();
 }

@@ -61,6 +61,7 @@ impl FileConfig {
 /// Everything `serve` needs, validated.
 struct Settings {
     listen: String,
+    stop_with_stdin: bool,
     database: String,
     name: Option<String>,
     tls: Tls,
@@ -195,6 +196,7 @@ impl Settings {
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
             database: database_url(args.database.or(file.database), args.data.or(file.data)),
             name: args.name.or(file.name),
+            stop_with_stdin: args.stop_with_stdin,
             tls,
             limits,
             app,
@@ -239,6 +241,18 @@ async fn run(settings: Settings) -> Result<(), Failure> {
     let janitor = tokio::spawn(app.clone().run_janitor(Duration::from_secs(600)));
     let shutdown = Shutdown::new();
     shutdown.on_signals();
+    if settings.stop_with_stdin {
+        // A thread of its own, not tokio's stdin: a read on the blocking pool cannot be
+        // cancelled, and the runtime would wait for it at exit.
+        let shutdown = shutdown.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            while matches!(std::io::stdin().read(&mut sink), Ok(n) if n > 0) {}
+            shutdown.trigger();
+            tracing::info!("standard input closed; stopping");
+        });
+    }
     let scheme = if server.is_tls() { "https" } else { "http" };
     tracing::info!(
         addr = %local,

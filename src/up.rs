@@ -21,7 +21,7 @@ use switchboard_echo::{EchoConfig, EchoServer};
 use switchboard_http::{HttpServer, Limits};
 use switchboard_net::Shutdown;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 use crate::addr::listen_addr;
 use crate::args::UpArgs;
@@ -80,8 +80,8 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         match start_server(&exe, &name, "127.0.0.1:0", &database).await {
             Ok((child, addr)) => children.push((name, child, addr)),
             Err(e) => {
-                for (_, child, _) in children.iter_mut() {
-                    let _ = child.start_kill();
+                for (_, server, _) in children.iter_mut() {
+                    let _ = server.child.start_kill();
                 }
                 return Err(Failure::runtime(format!("{name} did not start: {e}")));
             }
@@ -101,7 +101,9 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         },
         interval: Duration::from_secs(1),
         timeout: Duration::from_millis(500),
-        rise: 1,
+        // A restarted server rejoins after two good checks in a row; one that exits is taken
+        // out at once by its supervisor (below), without waiting for checks to fail.
+        rise: 2,
         fall: 2,
     };
     let checks: Vec<_> = backends
@@ -197,13 +199,21 @@ fn print_summary(
     println!("Ctrl-C stops everything.");
 }
 
+/// A server process, and the pipe to its standard input that keeps it running: it stops by
+/// itself when the pipe closes (`--stop-with-stdin`), so it never outlives this process, even
+/// one killed outright. (Held apart from the `Child`: `Child::wait` would close it.)
+struct ServerProcess {
+    child: Child,
+    _lifeline: Option<ChildStdin>,
+}
+
 /// Starts `switchboard serve` as a child and waits for the address it reports.
 async fn start_server(
     exe: &Path,
     name: &str,
     listen: &str,
     database: &str,
-) -> Result<(Child, SocketAddr), String> {
+) -> Result<(ServerProcess, SocketAddr), String> {
     let mut child = Command::new(exe)
         .args([
             "serve",
@@ -213,9 +223,12 @@ async fn start_server(
             name,
             "--database",
             database,
+            "--stop-with-stdin",
         ])
         .env_remove("SWITCHBOARD_CONFIG")
-        .stdin(Stdio::null())
+        // A pipe nobody writes to: it closes when this process ends, however it ends (even
+        // SIGKILL), and the server then stops by itself.
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -250,7 +263,14 @@ async fn start_server(
             }
         }
     });
-    Ok((child, addr))
+    let lifeline = child.stdin.take();
+    Ok((
+        ServerProcess {
+            child,
+            _lifeline: lifeline,
+        },
+        addr,
+    ))
 }
 
 /// Keeps one server running: restarts it on the same port when it exits, until shutdown,
@@ -258,7 +278,7 @@ async fn start_server(
 async fn supervise(
     exe: PathBuf,
     name: String,
-    mut child: Child,
+    mut server: ServerProcess,
     addr: SocketAddr,
     database: String,
     backend: Arc<Backend>,
@@ -268,10 +288,11 @@ async fn supervise(
     loop {
         tokio::select! {
             _ = shutdown.wait() => {
-                stop(&name, &mut child).await;
+                stop(&name, &mut server.child).await;
                 return;
             }
-            status = child.wait() => {
+            status = server.child.wait() => {
+                backend.mark_down();
                 backend.record_restart();
                 tracing::warn!(server = %name, ?status, restarts = backend.restarts(), "server exited; restarting");
             }
@@ -283,7 +304,7 @@ async fn supervise(
             }
             match start_server(&exe, &name, &addr.to_string(), &database).await {
                 Ok((restarted, _)) => {
-                    child = restarted;
+                    server = restarted;
                     back_off = Duration::from_millis(200);
                     tracing::info!(server = %name, %addr, "server restarted");
                     break;

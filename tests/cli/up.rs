@@ -230,3 +230,44 @@ async fn up_fails_cleanly_when_a_port_is_taken_or_the_data_directory_is_unwritab
     let out = cli().run(&["up", "--servers", "0"], b"").await;
     assert_eq!(out.code(), 2, "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn servers_stop_by_themselves_when_up_is_killed_outright() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_up_kill_{}", fastrand::u32(..)));
+    let data = dir.join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let up = cli()
+        .spawn_server(
+            &[
+                "up",
+                "--servers",
+                "2",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--echo",
+                "127.0.0.1:0",
+                "--data",
+                &data_arg,
+            ],
+            "system ready",
+        )
+        .await;
+    assert_eq!(server_pids(&data_arg, "server-2").len(), 1);
+
+    // SIGKILL: no chance to stop its children; they see their standard input close.
+    up.signal("KILL").await;
+    let _ = up.wait(Duration::from_secs(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(server_pids(&data_arg, "server-1").is_empty()
+        && server_pids(&data_arg, "server-2").is_empty())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "servers left behind after up was killed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

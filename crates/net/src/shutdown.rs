@@ -39,8 +39,10 @@ impl Shutdown {
         let this = self.clone();
         tokio::spawn(async move {
             termination_signal().await;
-            tracing::info!("shutdown signal received");
+            // Trigger first: nothing, not even a failing log line, may stand between the
+            // signal and the shutdown.
             this.trigger();
+            tracing::info!("shutdown signal received");
         });
     }
 }
