@@ -2,6 +2,7 @@
 
 mod balance;
 mod bench;
+mod browser;
 mod client;
 mod echo;
 mod serve;
