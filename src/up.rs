@@ -61,7 +61,10 @@ fn prepare_data_dir(dir: &Path) -> Result<(), Failure> {
 async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     // Everything that can fail, before anything starts.
     let data = args.data.clone();
-    prepare_data_dir(&data)?;
+    // The data directory holds the embedded database; with --database it has nothing to hold.
+    if args.database.is_none() {
+        prepare_data_dir(&data)?;
+    }
     let database = database_url(args.database.clone(), Some(data.clone()));
     open_store(&database).await?.close().await;
     let listen = listen_addr("--listen", &args.listen).await?;

@@ -32,6 +32,58 @@ fn server_pids(data: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Registers `name` through the balancer at `addr`, signs in, and returns the session token.
+async fn sign_up_and_in(addr: std::net::SocketAddr, name: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut login = String::new();
+    for path in ["/api/users", "/login"] {
+        let body = format!(r#"{{"username":"{name}","password":"a long passphrase"}}"#);
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        login.clear();
+        s.read_to_string(&mut login).await.unwrap();
+    }
+    let json = login.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    let value: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|_| panic!("{login}"));
+    value["token"].as_str().unwrap().to_string()
+}
+
+/// Asks for the profile four times with `token`; returns the names of the servers that
+/// answered, each answer being `name`'s profile.
+async fn profile_answered_by(
+    addr: std::net::SocketAddr,
+    token: &str,
+    name: &str,
+) -> std::collections::HashSet<String> {
+    let mut answered_by = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let out = cli()
+            .run(
+                &[
+                    "get",
+                    &format!("http://{addr}/api/profile"),
+                    &format!("Authorization:Bearer {token}"),
+                    "--print",
+                    "hb",
+                ],
+                b"",
+            )
+            .await;
+        assert_eq!(out.code(), 0, "{}", out.stderr);
+        let text = out.stdout_text();
+        assert!(text.contains(&format!("\"username\":\"{name}\"")), "{text}");
+        if let Some(server) = text.lines().find_map(|l| l.strip_prefix("x-served-by: ")) {
+            answered_by.insert(server.to_string());
+        }
+    }
+    answered_by
+}
+
 #[tokio::test]
 async fn up_runs_everything_restarts_a_killed_server_and_leaves_nothing_behind() {
     let dir = std::env::temp_dir().join(format!("switchboard_cli_up_{}", fastrand::u32(..)));
@@ -85,46 +137,8 @@ async fn up_runs_everything_restarts_a_killed_server_and_leaves_nothing_behind()
     }
 
     // A session made through the balancer works whichever server answers next.
-    let token = {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut login = String::new();
-        for path in ["/api/users", "/login"] {
-            let body = r#"{"username":"ann","password":"a long passphrase"}"#;
-            let mut s = tokio::net::TcpStream::connect(up.addr).await.unwrap();
-            let req = format!(
-                "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            s.write_all(req.as_bytes()).await.unwrap();
-            login.clear();
-            s.read_to_string(&mut login).await.unwrap();
-        }
-        let json = login.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        let value: serde_json::Value =
-            serde_json::from_str(&json).unwrap_or_else(|_| panic!("{login}"));
-        value["token"].as_str().unwrap().to_string()
-    };
-    let mut answered_by = std::collections::HashSet::new();
-    for _ in 0..4 {
-        let out = cli()
-            .run(
-                &[
-                    "get",
-                    &format!("http://{}/api/profile", up.addr),
-                    &format!("Authorization:Bearer {token}"),
-                    "--print",
-                    "hb",
-                ],
-                b"",
-            )
-            .await;
-        assert_eq!(out.code(), 0, "{}", out.stderr);
-        let text = out.stdout_text();
-        assert!(text.contains("\"username\":\"ann\""), "{text}");
-        if let Some(name) = text.lines().find_map(|l| l.strip_prefix("x-served-by: ")) {
-            answered_by.insert(name.to_string());
-        }
-    }
+    let token = sign_up_and_in(up.addr, "ann").await;
+    let answered_by = profile_answered_by(up.addr, &token, "ann").await;
     assert_eq!(
         answered_by.len(),
         2,
@@ -229,6 +243,68 @@ async fn up_fails_cleanly_when_a_port_is_taken_or_the_data_directory_is_unwritab
 
     let out = cli().run(&["up", "--servers", "0"], b"").await;
     assert_eq!(out.code(), 2, "{}", out.stderr);
+
+    // A database that cannot be reached (nothing listens on port 1).
+    let out = cli()
+        .run(
+            &[
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--echo",
+                "127.0.0.1:0",
+                "--database",
+                "postgres://postgres@127.0.0.1:1/test",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot connect to PostgreSQL"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn up_on_postgres_shares_sessions_between_server_processes() {
+    let Some(url) = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok() else {
+        eprintln!("skipped: SWITCHBOARD_TEST_POSTGRES is not set, so up_on_postgres_shares_sessions_between_server_processes did not run");
+        return;
+    };
+    let up = cli()
+        .spawn_server(
+            &[
+                "up",
+                "--servers",
+                "2",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--echo",
+                "127.0.0.1:0",
+                "--database",
+                &url,
+            ],
+            "system ready",
+        )
+        .await;
+    let name = format!("up{}", fastrand::u32(..));
+    let token = sign_up_and_in(up.addr, &name).await;
+    let answered_by = profile_answered_by(up.addr, &token, &name).await;
+    assert_eq!(
+        answered_by.len(),
+        2,
+        "both servers answered: {answered_by:?}"
+    );
+    up.signal("TERM").await;
+    let (status, log) = up.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "{log}");
 }
 
 #[tokio::test]
