@@ -259,7 +259,9 @@ where
             };
             // A service that answers 101 (a WebSocket, say) takes the connection over; this
             // task then ends, and the upgraded stream is the service's.
-            let conn = h1::serve(io, prefix, service, settings);
+            // Boxed once per connection: passed by value, the connection's future would be
+            // stored again in each future that takes it along (drive's, this one's).
+            let conn = Box::pin(h1::serve(io, prefix, service, settings));
             let graceful = |_: Pin<&mut _>| closing.store(true, Ordering::Relaxed);
             drive(conn, graceful, &activity, shared, true).await
         }
