@@ -268,7 +268,9 @@ where
             if !self.read.is_empty() {
                 match head::parse(&mut self.read, self.settings.max_head) {
                     Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
-                    Ok(None) => {}
+                    // A head begun and not complete starts its header clock (a head that
+                    // comes whole never needs one, and costs the timers nothing).
+                    Ok(None) => self.settings.activity.bytes_read(),
                     Err(refusal) => return Poll::Ready(Err(HeadError::Refused(refusal))),
                 }
             } else if self.settings.closing.load(Ordering::Relaxed) {
@@ -284,8 +286,6 @@ where
                     Err(HeadError::Eof)
                 });
             }
-            // The first byte of a request starts its header clock.
-            activity.bytes_read();
         }
     }
 
