@@ -4,7 +4,8 @@
 # The caller sets: here, root, out, work (this run's scratch directory), server_core.
 # shellcheck shell=bash disable=SC2154
 
-bin="$root/target/release/switchboard"
+# Cargo honours CARGO_TARGET_DIR when building; the binary is looked for there too.
+bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard"
 venv=${VENV:-$out/app-venv}
 site_src="$root/crates/app/site/index.html"
 

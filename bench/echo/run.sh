@@ -28,7 +28,8 @@ for tool in echo_epoll echo_load; do
   fi
 done
 (cd "$root" && cargo build --release --quiet)
-bin="$root/target/release/switchboard"
+# Cargo honours CARGO_TARGET_DIR when building; the binary is looked for there too.
+bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard"
 
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; }

@@ -1,15 +1,17 @@
-//! One connection's life: TLS handshake, protocol detection, hyper, and the timers that end it.
+//! One connection's life: TLS handshake, protocol detection, the HTTP/1 codec or hyper's
+//! HTTP/2, and the timers that end it.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::TokioIo;
 use switchboard_net::{ConnectionPermit, Shutdown, TaskTracker};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -21,7 +23,7 @@ use tower_service::Service;
 use crate::activity::{Activity, Verdict};
 use crate::io::ConnIo;
 use crate::service::ConnService;
-use crate::{Limits, Scheme};
+use crate::{h1, Limits, RequestBody, Scheme};
 
 /// The boxed error hyper and http-body use.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,7 +32,6 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) tls: Option<TlsAcceptor>,
-    pub(crate) http1: http1::Builder,
     pub(crate) http2: http2::Builder<TaskExecutor>,
     /// The server's shutdown signal: connections then shut down gracefully.
     pub(crate) shutdown: Shutdown,
@@ -108,7 +109,7 @@ pub(crate) async fn serve<S, B>(
     service: S,
     permit: ConnectionPermit,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -139,7 +140,7 @@ pub(crate) async fn serve<S, B>(
     let ending = match &shared.tls {
         None => run(stream, None, peer, Scheme::Http, &shared, service, activity).await,
         Some(acceptor) => {
-            let handshake = acceptor.accept(stream);
+            let handshake = Box::pin(acceptor.accept(stream));
             match before_first_request(&shared, &activity, handshake).await {
                 Ok(Ok(tls)) => {
                     let protocol = match tls.get_ref().1.alpn_protocol() {
@@ -147,7 +148,9 @@ pub(crate) async fn serve<S, B>(
                         Some(b"http/1.1") => Some(Protocol::Http1),
                         _ => None,
                     };
-                    run(
+                    // Boxed: a TLS session is large, and an unboxed one would size every
+                    // connection's task, plain ones included.
+                    Box::pin(run(
                         tls,
                         protocol,
                         peer,
@@ -155,7 +158,7 @@ pub(crate) async fn serve<S, B>(
                         &shared,
                         service,
                         activity,
-                    )
+                    ))
                     .await
                 }
                 Ok(Err(e)) => Ending::failed("TLS handshake failed", e),
@@ -196,19 +199,20 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Reads until the first bytes tell HTTP/2's preface from anything else (HTTP/1). Returns the
-/// bytes read, to be replayed to hyper, or `None` when the client closed without a byte.
-async fn detect<T: AsyncRead + Unpin>(io: &mut T) -> std::io::Result<Option<(Protocol, Bytes)>> {
+/// bytes read (for the HTTP/1 codec, or replayed to hyper), or `None` when the client closed
+/// without a byte.
+async fn detect<T: AsyncRead + Unpin>(io: &mut T) -> std::io::Result<Option<(Protocol, BytesMut)>> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         if io.read_buf(&mut buf).await? == 0 {
-            return Ok((!buf.is_empty()).then(|| (Protocol::Http1, buf.freeze())));
+            return Ok((!buf.is_empty()).then_some((Protocol::Http1, buf)));
         }
         let n = buf.len().min(H2_PREFACE.len());
         if buf[..n] != H2_PREFACE[..n] {
-            return Ok(Some((Protocol::Http1, buf.freeze())));
+            return Ok(Some((Protocol::Http1, buf)));
         }
         if n == H2_PREFACE.len() {
-            return Ok(Some((Protocol::Http2, buf.freeze())));
+            return Ok(Some((Protocol::Http2, buf)));
         }
     }
 }
@@ -226,7 +230,7 @@ async fn run<T, S, B>(
 ) -> Ending
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -235,7 +239,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (protocol, prefix) = match protocol {
-        Some(protocol) => (protocol, Bytes::new()),
+        Some(protocol) => (protocol, BytesMut::new()),
         None => match before_first_request(shared, &activity, detect(&mut io)).await {
             Ok(Ok(Some(found))) => found,
             Ok(Ok(None)) => return Ending::because("client closed before a request"),
@@ -243,39 +247,39 @@ where
             Err(ending) => return ending,
         },
     };
-    // Only HTTP/1 times each request's headers from its first byte; on HTTP/2 bytes arrive
-    // between requests for other reasons (window updates, pings).
-    let heads = protocol == Protocol::Http1;
-    let io = TokioIo::new(ConnIo::new(io, prefix, activity.clone(), heads));
-    let service = ConnService {
-        inner: service,
-        peer,
-        scheme,
-        activity: activity.clone(),
-    };
     match protocol {
         Protocol::Http1 => {
-            // With upgrades: a service that answers 101 (a WebSocket, say) takes the connection
-            // over; this task then ends, and the upgraded stream is the service's.
-            let conn = shared.http1.serve_connection(io, service).with_upgrades();
-            drive(conn, graceful_http1, &activity, shared, true).await
+            let closing = AtomicBool::new(false);
+            let settings = h1::Settings {
+                peer,
+                scheme,
+                activity: activity.clone(),
+                max_head: shared.limits.max_header_bytes,
+                closing: &closing,
+            };
+            // A service that answers 101 (a WebSocket, say) takes the connection over; this
+            // task then ends, and the upgraded stream is the service's.
+            // Boxed once per connection: passed by value, the connection's future would be
+            // stored again in each future that takes it along (drive's, this one's).
+            let conn = Box::pin(h1::serve(io, prefix, service, settings));
+            let graceful = |_: Pin<&mut _>| closing.store(true, Ordering::Relaxed);
+            drive(conn, graceful, &activity, shared, true).await
         }
         Protocol::Http2 => {
+            // On HTTP/2, bytes arrive between requests for other reasons (window updates,
+            // pings), so they do not start a header clock. Boxed: hyper's HTTP/2 connection is
+            // large, and an unboxed one would size every connection's task.
+            let io = TokioIo::new(ConnIo::new(io, prefix.freeze(), activity.clone(), false));
+            let service = ConnService {
+                inner: service,
+                peer,
+                scheme,
+                activity: activity.clone(),
+            };
             let conn = shared.http2.serve_connection(io, service);
-            drive(conn, graceful_http2, &activity, shared, false).await
+            Box::pin(drive(conn, graceful_http2, &activity, shared, false)).await
         }
     }
-}
-
-fn graceful_http1<I, S, B>(conn: Pin<&mut http1::UpgradeableConnection<I, S>>)
-where
-    S: hyper::service::HttpService<Incoming, ResBody = B>,
-    S::Error: Into<BoxError>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    B: http_body::Body + 'static,
-    B::Error: Into<BoxError>,
-{
-    conn.graceful_shutdown();
 }
 
 fn graceful_http2<I, S, B>(conn: Pin<&mut http2::Connection<I, S, TaskExecutor>>)
@@ -290,9 +294,10 @@ where
     conn.graceful_shutdown();
 }
 
-/// Drives a hyper connection to its end, enforcing the limits: header timeouts drop it, idle
-/// time and shutdown shut it down gracefully, the end of the grace period drops it.
-async fn drive<C>(
+/// Drives a connection (ours on HTTP/1, hyper's on HTTP/2) to its end, enforcing the limits:
+/// header timeouts drop it, idle time and shutdown shut it down gracefully, the end of the
+/// grace period drops it.
+async fn drive<C, E>(
     conn: C,
     graceful: impl Fn(Pin<&mut C>),
     activity: &Activity,
@@ -300,7 +305,8 @@ async fn drive<C>(
     watch_heads: bool,
 ) -> Ending
 where
-    C: Future<Output = Result<(), hyper::Error>>,
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
 {
     let mut conn = pin!(conn);
     let mut timer = pin!(tokio::time::sleep_until(activity.accepted()));

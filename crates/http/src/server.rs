@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper_util::rt::TokioTimer;
 use switchboard_net::{
     bind_tcp, BindError, ConnectionLimit, Shutdown, TaskTracker, DEFAULT_BACKLOG,
@@ -18,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
 use crate::conn::{self, Shared, TaskExecutor};
-use crate::Limits;
+use crate::{Limits, RequestBody};
 
 /// A bound HTTP server, ready to [`serve`](Self::serve).
 ///
@@ -108,16 +107,17 @@ impl HttpServer {
     /// Serves `service` until `shutdown` is triggered, then stops accepting, lets requests in
     /// flight finish within `limits.grace`, drops what is left, and returns.
     ///
-    /// `service` is cloned per request (as tower asks), so it should be cheap to clone; an
-    /// `axum::Router` is. Each request carries [`PeerAddr`](crate::PeerAddr) and
-    /// [`Scheme`](crate::Scheme) in its extensions.
+    /// `service` is cloned per connection (and, on HTTP/2, per request), so it should be cheap
+    /// to clone; an `axum::Router` is. Each request's body is a [`RequestBody`]; its extensions
+    /// carry [`PeerAddr`](crate::PeerAddr) and [`Scheme`](crate::Scheme), and, when it asks to
+    /// switch protocols over HTTP/1, an [`OnUpgrade`](crate::upgrade::OnUpgrade).
     ///
     /// Errors only when the listener cannot be handed to tokio (no runtime's I/O driver);
     /// failures of single connections are logged at debug and do not end serving. Must be
     /// called inside a tokio runtime with I/O and time enabled.
     pub async fn serve<S, B>(self, service: S, shutdown: Shutdown) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
             + Clone
             + Send
             + 'static,
@@ -138,7 +138,6 @@ impl HttpServer {
         let cut = Shutdown::new();
         let grace = limits.grace;
         let shared = Arc::new(Shared {
-            http1: http1_builder(&limits),
             http2: http2_builder(
                 &limits,
                 TaskExecutor {
@@ -191,17 +190,6 @@ impl HttpServer {
         tracing::debug!(addr = %local_addr, "HTTP server stopped");
         Ok(())
     }
-}
-
-fn http1_builder(limits: &Limits) -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder
-        .keep_alive(true)
-        .max_header_size(limits.max_header_bytes)
-        // Header and idle timeouts are the connection task's (see `activity.rs`): hyper's
-        // header timer would also close keep-alive connections idle for that long.
-        .header_read_timeout(None);
-    builder
 }
 
 fn http2_builder(limits: &Limits, executor: TaskExecutor) -> http2::Builder<TaskExecutor> {

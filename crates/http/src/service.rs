@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use tower_service::Service;
 
 use crate::activity::{Activity, RequestGuard};
+use crate::RequestBody;
 
 /// The client's address, in every request's extensions (`req.extensions().get::<PeerAddr>()`,
 /// or axum's `Extension<PeerAddr>`). It is the TCP peer: behind a proxy, the proxy.
@@ -40,8 +41,9 @@ impl Scheme {
     }
 }
 
-/// The caller's service as one connection runs it: stamps each request with [`PeerAddr`] and
-/// [`Scheme`] and counts it in flight until its response body is done.
+/// The caller's service as one HTTP/2 connection runs it (through hyper): stamps each request
+/// with [`PeerAddr`] and [`Scheme`], hands its body over as a [`RequestBody`], and counts it
+/// in flight until its response body is done. (HTTP/1 connections do the same in `h1/`.)
 #[derive(Debug, Clone)]
 pub(crate) struct ConnService<S> {
     pub(crate) inner: S,
@@ -52,7 +54,7 @@ pub(crate) struct ConnService<S> {
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnService<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -62,7 +64,8 @@ where
     type Error = Infallible;
     type Future = ConnFuture<S, B>;
 
-    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let mut req = req.map(RequestBody::http2);
         req.extensions_mut().insert(PeerAddr(self.peer));
         req.extensions_mut().insert(self.scheme);
         ConnFuture {
@@ -81,7 +84,7 @@ pin_project_lite::pin_project! {
     /// the body is done. A concrete future rather than a boxed one: it runs for every request.
     pub(crate) struct ConnFuture<S, B>
     where
-        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+        S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     {
         guard: Option<RequestGuard>,
         #[pin]
@@ -93,16 +96,16 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<S, B>
     where
-        S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+        S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     {
-        Ready { service: S, req: Option<Request<Incoming>> },
+        Ready { service: S, req: Option<Request<RequestBody>> },
         Called { #[pin] future: S::Future },
     }
 }
 
 impl<S, B> Future for ConnFuture<S, B>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
 {
     type Output = Result<Response<ResponseBody<B>>, Infallible>;
 

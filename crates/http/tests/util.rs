@@ -66,16 +66,22 @@ impl Server {
 
 /// Starts [`app`] on 127.0.0.1:0.
 pub fn start(tls: Option<Arc<rustls::ServerConfig>>, limits: Limits) -> Server {
+    let started = Arc::new(Notify::new());
+    start_router(app(started.clone()), started, tls, limits)
+}
+
+/// Starts `router` on 127.0.0.1:0; `started` is what the router signals, if anything.
+pub fn start_router(
+    router: Router,
+    started: Arc<Notify>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+) -> Server {
     let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), tls, limits).unwrap();
     let addr = server.local_addr();
     let gauge = server.connections();
-    let started = Arc::new(Notify::new());
     let shutdown = Shutdown::new();
-    let running = Running::spawn(
-        addr,
-        shutdown.clone(),
-        server.serve(app(started.clone()), shutdown),
-    );
+    let running = Running::spawn(addr, shutdown.clone(), server.serve(router, shutdown));
     Server {
         running,
         started,

@@ -22,7 +22,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use switchboard_http::{PeerAddr, Scheme};
+use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
 use super::access_log::{AccessLog, Entry, LogFormat};
 use super::budget::RetryBudget;
@@ -104,7 +104,7 @@ impl HttpProxy {
     }
 }
 
-impl tower_service::Service<Request<Incoming>> for HttpProxy {
+impl tower_service::Service<Request<RequestBody>> for HttpProxy {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -113,7 +113,7 @@ impl tower_service::Service<Request<Incoming>> for HttpProxy {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         let inner = self.inner.clone();
         Box::pin(async move { Ok(inner.handle(req).await) })
     }
@@ -239,7 +239,7 @@ fn empty() -> UpstreamBody {
 
 impl Inner {
     /// Forwards a request and logs it.
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<ProxyBody> {
+    async fn handle(self: Arc<Self>, req: Request<RequestBody>) -> Response<ProxyBody> {
         let Some(log) = self.access_log.clone() else {
             return self.forward(req).await.0;
         };
@@ -287,7 +287,7 @@ impl Inner {
     /// Forwards a request; returns the answer and the backend that gave it, if any.
     async fn forward(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
     ) -> (Response<ProxyBody>, Option<String>) {
         self.budget.earn();
         if let Some(why) = smuggling(req.headers()) {

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use switchboard_http::{PeerAddr, Scheme};
+use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
 use super::proxy::{answer, strip_hop_by_hop, BoxError, Inner, ProxyBody, UpstreamBody};
 use crate::{Outcome, PickContext};
@@ -30,9 +29,9 @@ impl Inner {
     /// spliced together, with the backend leased for as long as the tunnel lasts.
     pub(super) async fn upgrade(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
     ) -> (Response<ProxyBody>, Option<String>) {
-        let client_upgrade = hyper::upgrade::on(&mut req);
+        let client_upgrade = switchboard_http::upgrade::on(&mut req);
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
         let scheme = parts
@@ -122,9 +121,12 @@ impl Inner {
         let tunnel_addr = addr.clone();
         tokio::spawn(async move {
             let _lease = lease;
-            match tokio::try_join!(client_upgrade, backend_upgrade) {
-                Ok((client, upstream)) => {
-                    let mut client = hyper_util::rt::TokioIo::new(client);
+            let joined = tokio::try_join!(
+                async { client_upgrade.await.map_err(|e| e.to_string()) },
+                async { backend_upgrade.await.map_err(|e| e.to_string()) },
+            );
+            match joined {
+                Ok((mut client, upstream)) => {
                     let mut upstream = hyper_util::rt::TokioIo::new(upstream);
                     let moved = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                     tracing::debug!(backend = %tunnel_addr, ?moved, "upgraded connection closed");

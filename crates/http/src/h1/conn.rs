@@ -1,0 +1,734 @@
+//! [`Conn`]: one HTTP/1.1 connection, request after request, and its buffers.
+
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tower_service::Service;
+
+use super::body::{channel, BodySender};
+use super::decode::{Decoded, Decoder};
+use super::encode::{self, Framing as Out};
+use super::head::{self, Framing, Head, Refusal};
+use super::Error;
+use crate::activity::Activity;
+use crate::conn::BoxError;
+use crate::upgrade::{self, UpgradeSender};
+use crate::{PeerAddr, RequestBody, Scheme};
+
+/// Bytes asked of the socket per read. The read lands in a buffer on the stack and only what
+/// came is copied to the heap, so a connection waiting for its next request holds no buffer.
+const READ_CHUNK: usize = 8 * 1024;
+/// A body frame up to this size is copied after the head (one write); a larger one is written
+/// from where it is, beside the head (one vectored write).
+const COPY_LIMIT: usize = 4 * 1024;
+/// The most of an unread request body read and dropped to keep the connection; past it, the
+/// connection closes.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// What the connection needs to know of its server.
+pub(crate) struct Settings<'a> {
+    pub(crate) peer: SocketAddr,
+    pub(crate) scheme: Scheme,
+    pub(crate) activity: Arc<Activity>,
+    /// `Limits::max_header_bytes`.
+    pub(crate) max_head: usize,
+    /// Set by the connection task to ask for a graceful close: the connection ends when idle,
+    /// or after the response in progress (which then says `Connection: close`).
+    pub(crate) closing: &'a AtomicBool,
+}
+
+/// One HTTP/1.1 connection.
+pub(crate) struct Conn<'a, T, S> {
+    io: T,
+    /// Bytes read and not yet used. Empty and unallocated between requests unless the client
+    /// pipelined; head and body bytes are split off it, without copies.
+    read: BytesMut,
+    /// The response being written. Empty and unallocated between requests.
+    out: Pending,
+    service: S,
+    settings: Settings<'a>,
+    /// The request body, while the service may still want it.
+    feed: Feed,
+}
+
+/// Bytes waiting to be written: `buf` (heads, small frames, chunk framing) from `pos`, then
+/// `data` (a large frame, not copied), then `tail` (chunk framing after it).
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    pos: usize,
+    data: Bytes,
+    tail: &'static [u8],
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.pos == self.buf.len() && self.data.is_empty() && self.tail.is_empty()
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        let in_buf = (self.buf.len() - self.pos).min(n);
+        self.pos += in_buf;
+        n -= in_buf;
+        let in_data = self.data.len().min(n);
+        self.data.advance(in_data);
+        n -= in_data;
+        self.tail = &self.tail[n.min(self.tail.len())..];
+    }
+
+    /// Queues body bytes: copied when small, otherwise kept as they are.
+    fn push(&mut self, data: Bytes, after: &'static [u8]) {
+        if data.len() <= COPY_LIMIT || !self.data.is_empty() {
+            self.buf.extend_from_slice(&data);
+            self.buf.extend_from_slice(after);
+        } else {
+            self.data = data;
+            self.tail = after;
+        }
+    }
+
+    /// Queues framing bytes after everything queued.
+    fn push_tail(&mut self, bytes: &'static [u8]) {
+        if self.data.is_empty() && self.tail.is_empty() {
+            self.buf.extend_from_slice(bytes);
+        } else if self.tail == b"\r\n" && bytes == encode::LAST_CHUNK {
+            self.tail = b"\r\n0\r\n\r\n";
+        } else if self.tail.is_empty() {
+            self.tail = bytes;
+        }
+    }
+}
+
+/// The request body's state, from the connection's side.
+enum Feed {
+    /// No body, or all of it has been handed over.
+    Idle,
+    /// The service has it and may ask for more.
+    Streaming {
+        decoder: Decoder,
+        tx: BodySender,
+        /// `Expect: 100-continue` and `100 Continue` not (fully) sent: how much of it was.
+        continue_at: Option<usize>,
+    },
+    /// The service dropped it: the rest is drained after the response.
+    Unread(Decoder),
+    /// The body cannot be read to its end (broken, or never asked for under 100-continue):
+    /// the connection closes after the response.
+    Failed,
+}
+
+/// How a response left the connection.
+enum Outcome {
+    KeepAlive,
+    Close,
+    Upgrade(UpgradeSender),
+}
+
+enum HeadError {
+    Refused(Refusal),
+    /// The client closed in the middle of a head.
+    Eof,
+    Io(io::Error),
+}
+
+impl<'a, T, S, B> Conn<'a, T, S>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    /// A connection whose first bytes (read during protocol detection) are `read`.
+    pub(crate) fn new(io: T, read: BytesMut, service: S, settings: Settings<'a>) -> Self {
+        Conn {
+            io,
+            read,
+            out: Pending::default(),
+            service,
+            settings,
+            feed: Feed::Idle,
+        }
+    }
+
+    /// Serves requests until the connection ends; returns the upgrade promise's sender when a
+    /// 101 was written, for the caller to hand the stream over.
+    pub(crate) async fn run(&mut self) -> Result<Option<UpgradeSender>, Error> {
+        loop {
+            let head = match poll_fn(|cx| self.poll_head(cx)).await {
+                Ok(Some(head)) => head,
+                Ok(None) => return Ok(None),
+                Err(HeadError::Refused(refusal)) => return Err(self.refuse(refusal).await),
+                Err(HeadError::Eof) => return Err(Error::IncompleteHead),
+                Err(HeadError::Io(e)) => return Err(Error::Io(e)),
+            };
+            match self.exchange(head).await? {
+                Outcome::KeepAlive => {}
+                Outcome::Close => {
+                    self.close().await;
+                    return Ok(None);
+                }
+                Outcome::Upgrade(tx) => return Ok(Some(tx)),
+            }
+            if self.read.is_empty() {
+                self.read = BytesMut::new();
+                self.out = Pending::default();
+            }
+        }
+    }
+
+    /// One request: to the service, its response back, its body finished.
+    async fn exchange(&mut self, head: Head) -> Result<Outcome, Error> {
+        let Head {
+            mut request,
+            framing,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        } = head;
+        let body = self.body(framing, expect_continue);
+        let extensions = request.extensions_mut();
+        extensions.insert(PeerAddr(self.settings.peer));
+        extensions.insert(self.settings.scheme);
+        let upgrade = upgrade.then(|| {
+            let (tx, on) = upgrade::pending();
+            extensions.insert(on);
+            tx
+        });
+        let info = encode::Request {
+            head: request.method() == Method::HEAD,
+            version: request.version(),
+        };
+        let request = request.map(|()| body);
+
+        let mut guard = self.settings.activity.request_started();
+        if let Err(never) = poll_fn(|cx| self.service.poll_ready(cx)).await {
+            match never {}
+        }
+        let future = self.service.call(request);
+        let mut future = pin!(future);
+        let response = poll_fn(|cx| {
+            if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                return Poll::Ready(Ok(result));
+            }
+            match self.poll_feed(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            }
+        })
+        .await?;
+        let Ok(response) = response;
+        guard.responding();
+        let outcome = self.respond(response, info, keep_alive, upgrade).await?;
+        if let Outcome::KeepAlive = outcome {
+            if !self.finish_body().await {
+                return Ok(Outcome::Close);
+            }
+        }
+        drop(guard);
+        Ok(outcome)
+    }
+
+    /// The request body: whole when it came with the head, otherwise fed as it is read.
+    fn body(&mut self, framing: Framing, expect_continue: bool) -> RequestBody {
+        let (decoder, length) = match framing {
+            Framing::Empty => return RequestBody::empty(),
+            Framing::Length(n) if self.read.len() as u64 >= n => {
+                // n fits: it is at most what is buffered.
+                let body = self.read.split_to(n as usize).freeze();
+                return RequestBody::full(body);
+            }
+            Framing::Length(n) => (Decoder::length(n), Some(n)),
+            Framing::Chunked => (Decoder::chunked(), None),
+        };
+        let (tx, rx) = channel(length);
+        self.feed = Feed::Streaming {
+            decoder,
+            tx,
+            continue_at: (expect_continue && self.read.is_empty()).then_some(0),
+        };
+        RequestBody::http1(rx)
+    }
+
+    /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the connection
+    /// was asked to close while idle.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Head>, HeadError>> {
+        loop {
+            if !self.read.is_empty() {
+                match head::parse(&mut self.read, self.settings.max_head) {
+                    Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
+                    // A head begun and not complete starts its header clock (a head that
+                    // comes whole never needs one, and costs the timers nothing).
+                    Ok(None) => self.settings.activity.bytes_read(),
+                    Err(refusal) => return Poll::Ready(Err(HeadError::Refused(refusal))),
+                }
+            } else if self.settings.closing.load(Ordering::Relaxed) {
+                return Poll::Ready(Ok(None));
+            }
+            let activity = &self.settings.activity;
+            let n = ready!(read_more(&mut self.io, &mut self.read, activity, cx))
+                .map_err(HeadError::Io)?;
+            if n == 0 {
+                return Poll::Ready(if self.read.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(HeadError::Eof)
+                });
+            }
+        }
+    }
+
+    /// Moves request body bytes from the socket to the service while it asks for them (sending
+    /// `100 Continue` first when the client waits for it). Ready when there is nothing more to
+    /// feed; an error only when writing `100 Continue` failed.
+    fn poll_feed(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            let Feed::Streaming {
+                decoder,
+                tx,
+                continue_at,
+            } = &mut self.feed
+            else {
+                return Poll::Ready(Ok(()));
+            };
+            match tx.poll_want(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(false) => {
+                    // The service dropped the body. Under 100-continue the client may never
+                    // send it: no draining then.
+                    self.feed = match continue_at {
+                        Some(_) => Feed::Failed,
+                        None => Feed::Unread(decoder.clone()),
+                    };
+                    continue;
+                }
+                Poll::Ready(true) => {}
+            }
+            if let Some(at) = continue_at {
+                while *at < CONTINUE.len() {
+                    match ready!(Pin::new(&mut self.io).poll_write(cx, &CONTINUE[*at..])) {
+                        Ok(0) => {
+                            return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
+                        }
+                        Ok(n) => {
+                            *at += n;
+                            self.settings.activity.moved();
+                        }
+                        Err(e) => return Poll::Ready(Err(Error::Io(e))),
+                    }
+                }
+                ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(Error::Io)?;
+                *continue_at = None;
+            }
+            match decoder.decode(&mut self.read) {
+                Ok(Decoded::Data(data)) => {
+                    tx.send(data);
+                    if let Decoder::Length(0) = decoder {
+                        self.end_feed(None);
+                    }
+                }
+                Ok(Decoded::Done) => self.end_feed(None),
+                Ok(Decoded::NeedMore) => {
+                    let activity = &self.settings.activity;
+                    match ready!(read_more(&mut self.io, &mut self.read, activity, cx)) {
+                        Ok(0) => {
+                            self.end_feed(Some("the client closed before the body ended".into()))
+                        }
+                        Ok(_) => {}
+                        Err(e) => self.end_feed(Some(e.to_string())),
+                    }
+                }
+                Err(why) => self.end_feed(Some(why.to_string())),
+            }
+        }
+    }
+
+    /// The body is over (`None`) or broken (`Some(why)`): tells the service.
+    fn end_feed(&mut self, failure: Option<String>) {
+        let next = if failure.is_some() {
+            Feed::Failed
+        } else {
+            Feed::Idle
+        };
+        if let Feed::Streaming { tx, .. } = std::mem::replace(&mut self.feed, next) {
+            match failure {
+                None => tx.finish(),
+                Some(why) => tx.fail(why),
+            }
+        }
+    }
+
+    /// Writes the response; says whether the connection goes on.
+    async fn respond(
+        &mut self,
+        response: Response<B>,
+        request: encode::Request,
+        keep_alive: bool,
+        upgrade: Option<UpgradeSender>,
+    ) -> Result<Outcome, Error> {
+        let (parts, body) = response.into_parts();
+        let mut body = pin!(body);
+        let mut keep = keep_alive && !self.settings.closing.load(Ordering::Relaxed);
+        match &mut self.feed {
+            // The client waits for 100 before sending the body, and will not get it now.
+            Feed::Streaming {
+                continue_at: Some(0),
+                ..
+            } => {
+                keep = false;
+                self.feed = Feed::Failed;
+            }
+            Feed::Streaming { continue_at, .. } if continue_at.is_some() => {
+                let at = continue_at.take().unwrap_or(0);
+                self.out.buf.extend_from_slice(&CONTINUE[at..]);
+            }
+            // More left than would be drained: the connection will close after this response.
+            Feed::Unread(decoder) | Feed::Streaming { decoder, .. }
+                if decoder.remaining().is_some_and(|n| n > DRAIN_LIMIT) =>
+            {
+                keep = false;
+            }
+            Feed::Failed => keep = false,
+            _ => {}
+        }
+        let exact = body.size_hint().exact();
+        let framing = encode::head(
+            &mut self.out.buf,
+            parts.status,
+            &parts.headers,
+            exact,
+            request,
+            &mut keep,
+        );
+        if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+            self.write_out().await?;
+            self.flush().await?;
+            return Ok(match upgrade {
+                Some(tx) => Outcome::Upgrade(tx),
+                // A 101 to a request that did not ask: nothing sensible can follow.
+                None => Outcome::Close,
+            });
+        }
+        drop(upgrade);
+
+        let mut sent = 0;
+        let mut ended = framing == Out::None || body.is_end_stream();
+        if !ended {
+            // A frame ready now goes out with the head: a small response is one write.
+            if let Poll::Ready(frame) =
+                poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await
+            {
+                let end = body.is_end_stream();
+                ended = self.queue(frame, framing, &mut sent, end)?;
+            }
+        }
+        if ended {
+            self.queue_end(framing, sent)?;
+        }
+        self.write_out().await?;
+        while !ended {
+            let frame = poll_fn(|cx| match body.as_mut().poll_frame(cx) {
+                Poll::Ready(frame) => Poll::Ready(Ok(frame)),
+                Poll::Pending => match self.poll_feed(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Pending,
+                },
+            })
+            .await?;
+            let end = body.is_end_stream();
+            ended = self.queue(frame, framing, &mut sent, end)?;
+            if ended {
+                self.queue_end(framing, sent)?;
+            }
+            self.write_out().await?;
+        }
+        self.flush().await?;
+        Ok(if keep {
+            Outcome::KeepAlive
+        } else {
+            Outcome::Close
+        })
+    }
+
+    /// Queues a body frame; says whether the body is over.
+    fn queue(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, B::Error>>,
+        framing: Out,
+        sent: &mut u64,
+        end_stream: bool,
+    ) -> Result<bool, Error> {
+        let frame = match frame {
+            None => return Ok(true),
+            Some(Err(e)) => return Err(Error::ResponseBody(e.into())),
+            Some(Ok(frame)) => frame,
+        };
+        // Trailers are not sent: no client of ours asks for them.
+        if let Ok(data) = frame.into_data() {
+            if !data.is_empty() {
+                let len = data.len() as u64;
+                match framing {
+                    Out::None => {}
+                    Out::Length(n) => {
+                        if *sent + len > n {
+                            return Err(Error::ResponseLength);
+                        }
+                        self.out.push(data, b"");
+                    }
+                    Out::Chunked => {
+                        encode::chunk_size(&mut self.out.buf, data.len());
+                        self.out.push(data, b"\r\n");
+                    }
+                    Out::Close => self.out.push(data, b""),
+                }
+                *sent += len;
+            }
+        }
+        Ok(end_stream)
+    }
+
+    fn queue_end(&mut self, framing: Out, sent: u64) -> Result<(), Error> {
+        match framing {
+            Out::Chunked => self.out.push_tail(encode::LAST_CHUNK),
+            Out::Length(n) if sent != n => return Err(Error::ResponseLength),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After the response: reads and drops what the service left of the request body, up to
+    /// [`DRAIN_LIMIT`]. Whether the connection can go on.
+    async fn finish_body(&mut self) -> bool {
+        let mut decoder = match std::mem::replace(&mut self.feed, Feed::Idle) {
+            Feed::Idle => return true,
+            Feed::Failed => return false,
+            Feed::Streaming {
+                decoder,
+                continue_at,
+                ..
+            } => {
+                if continue_at.is_some() {
+                    return false;
+                }
+                decoder
+            }
+            Feed::Unread(decoder) => decoder,
+        };
+        if decoder.remaining().is_some_and(|n| n > DRAIN_LIMIT) {
+            return false;
+        }
+        let mut drained = 0;
+        poll_fn(|cx| loop {
+            match decoder.decode(&mut self.read) {
+                Ok(Decoded::Data(data)) => {
+                    drained += data.len() as u64;
+                    if drained > DRAIN_LIMIT {
+                        return Poll::Ready(false);
+                    }
+                }
+                Ok(Decoded::Done) => return Poll::Ready(true),
+                Ok(Decoded::NeedMore) => {
+                    let activity = &self.settings.activity;
+                    match ready!(read_more(&mut self.io, &mut self.read, activity, cx)) {
+                        Ok(0) | Err(_) => return Poll::Ready(false),
+                        Ok(_) => {}
+                    }
+                }
+                Err(_) => return Poll::Ready(false),
+            }
+        })
+        .await
+    }
+
+    /// Answers a refused head and gives the error that ends the connection.
+    async fn refuse(&mut self, refusal: Refusal) -> Error {
+        let (status, why) = match refusal {
+            Refusal::Bad(why) => (StatusCode::BAD_REQUEST, why),
+            Refusal::TooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "request header fields too large",
+            ),
+        };
+        let message = match refusal {
+            Refusal::Bad(why) => format!("bad request: {why}"),
+            Refusal::TooLarge => why.to_string(),
+        };
+        self.out = Pending::default();
+        encode::error(&mut self.out.buf, status, &message);
+        if let Err(e) = self.write_out().await {
+            return e;
+        }
+        let _ = self.flush().await;
+        self.close().await;
+        Error::Refused(status, why)
+    }
+
+    /// Writes everything queued (feeding the request body meanwhile).
+    async fn write_out(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_out(cx)).await
+    }
+
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            if self.out.is_empty() {
+                self.out.buf.clear();
+                self.out.pos = 0;
+                self.out.tail = b"";
+                return Poll::Ready(Ok(()));
+            }
+            let out = &self.out;
+            let result = if self.io.is_write_vectored() {
+                let slices = [
+                    IoSlice::new(&out.buf[out.pos..]),
+                    IoSlice::new(&out.data),
+                    IoSlice::new(out.tail),
+                ];
+                Pin::new(&mut self.io).poll_write_vectored(cx, &slices)
+            } else {
+                let first = if out.pos < out.buf.len() {
+                    &out.buf[out.pos..]
+                } else if !out.data.is_empty() {
+                    &out.data[..]
+                } else {
+                    out.tail
+                };
+                Pin::new(&mut self.io).poll_write(cx, first)
+            };
+            match result {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Error::Io(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => {
+                    self.settings.activity.moved();
+                    self.out.advance(n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(Error::Io(e))),
+                Poll::Pending => {
+                    if let Poll::Ready(Err(e)) = self.poll_feed(cx) {
+                        return Poll::Ready(Err(e));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| Pin::new(&mut self.io).poll_flush(cx))
+            .await
+            .map_err(Error::Io)
+    }
+
+    /// Ends the connection from this side: TLS's close_notify, TCP's FIN.
+    async fn close(&mut self) {
+        let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+    }
+
+    /// The stream and the bytes read from it not yet used, for an upgrade.
+    pub(crate) fn into_parts(self) -> (T, BytesMut) {
+        (self.io, self.read)
+    }
+
+    /// Capacity of the read and write buffers, for tests.
+    #[cfg(test)]
+    fn buffers(&self) -> (usize, usize) {
+        (
+            self.read.capacity(),
+            self.out.buf.capacity() + self.out.data.len(),
+        )
+    }
+}
+
+/// Reads what the socket has (up to [`READ_CHUNK`]) and appends it to `read`. The read goes
+/// through the stack, so nothing is allocated before bytes come, and then only what came.
+fn read_more<T: AsyncRead + Unpin>(
+    io: &mut T,
+    read: &mut BytesMut,
+    activity: &Activity,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+    let mut buf = ReadBuf::uninit(&mut chunk);
+    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
+    let filled = buf.filled();
+    if !filled.is_empty() {
+        activity.moved();
+        read.extend_from_slice(filled);
+    }
+    Poll::Ready(Ok(filled.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+
+    #[derive(Clone)]
+    struct Hello;
+
+    impl Service<Request<RequestBody>> for Hello {
+        type Response = Response<Full<Bytes>>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
+            std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_holds_no_buffers() {
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let closing = AtomicBool::new(false);
+        let settings = Settings {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            scheme: Scheme::Http,
+            activity: Activity::new(Instant::now()),
+            max_head: 16 * 1024,
+            closing: &closing,
+        };
+        let mut conn = Conn::new(server, BytesMut::new(), Hello, settings);
+        for _ in 0..2 {
+            client
+                .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+                .await
+                .unwrap();
+            let mut answer = vec![0u8; 4096];
+            let mut got = 0;
+            {
+                let mut run = pin!(conn.run());
+                while !answer[..got].ends_with(b"hello") {
+                    tokio::select! {
+                        n = client.read(&mut answer[got..]) => got += n.unwrap(),
+                        _ = &mut run => panic!("the connection ended"),
+                    }
+                }
+                // One more turn: the connection is back waiting for a request.
+                tokio::select! {
+                    biased;
+                    _ = &mut run => panic!("the connection ended"),
+                    () = tokio::task::yield_now() => {}
+                }
+            }
+            assert!(answer[..got].starts_with(b"HTTP/1.1 200 OK\r\n"));
+            assert_eq!(conn.buffers(), (0, 0), "no buffer held while idle");
+        }
+    }
+}
