@@ -176,6 +176,20 @@ fn smuggling(headers: &HeaderMap) -> Option<&'static str> {
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1): the fixed ones and those `Connection` names.
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one pass over the names (standard names compare
+    // without hashing) saves seven hashed removals per message.
+    let hop_by_hop = |name: &HeaderName| {
+        *name == header::CONNECTION
+            || *name == header::TE
+            || *name == header::TRAILER
+            || *name == header::TRANSFER_ENCODING
+            || *name == header::UPGRADE
+            || name.as_str() == "keep-alive"
+            || name.as_str() == "proxy-connection"
+    };
+    if !headers.keys().any(hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -314,8 +328,13 @@ impl Inner {
         };
         self.forwarding_headers(&mut parts.headers, peer, scheme);
         strip_hop_by_hop(&mut parts.headers);
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri: Uri = path.parse().unwrap_or_else(|_| Uri::from_static("/"));
+        // Backends get the origin form (path and query); an HTTP/1 request has it already.
+        let uri: Uri = if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
+            parts.uri.clone()
+        } else {
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            path.parse().unwrap_or_else(|_| Uri::from_static("/"))
+        };
 
         // A bodiless idempotent request may be sent again after a reset; any other goes once.
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
@@ -371,18 +390,20 @@ impl Inner {
             match sent {
                 Ok(Ok(response)) => {
                     lease.answered();
-                    let addr = backend.addr.clone();
-                    let mut relayed =
-                        relay(self.clone(), response, lease, conn.sender, addr.clone());
-                    let token = backend.sticky_token();
-                    if self.config.sticky && pinned_token.as_deref() != Some(token.as_str()) {
-                        let cookie =
-                            format!("{STICKY_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
-                        if let Ok(v) = HeaderValue::from_str(&cookie) {
-                            relayed.headers_mut().append(header::SET_COOKIE, v);
+                    let mut relayed = relay(self.clone(), response, lease, conn.sender);
+                    if self.config.sticky {
+                        let token = backend.sticky_token();
+                        if pinned_token.as_deref() != Some(token.as_str()) {
+                            let cookie =
+                                format!("{STICKY_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
+                            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                                relayed.headers_mut().append(header::SET_COOKIE, v);
+                            }
                         }
                     }
-                    return (relayed, Some(addr));
+                    // The backend's name is for the access log only.
+                    let named = self.access_log.is_some().then(|| backend.addr.clone());
+                    return (relayed, named);
                 }
                 Ok(Err(mut e)) => {
                     lease.finish(Outcome::Failed);
@@ -448,34 +469,47 @@ impl Inner {
         peer: Option<IpAddr>,
         scheme: Scheme,
     ) {
+        use std::fmt::Write as _;
         let Some(peer) = peer else { return };
         let trusted = self.config.trusted_proxies.contains(&peer);
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(before) if trusted => format!("{before}, {peer}"),
-            _ => peer.to_string(),
-        };
-        if let Ok(v) = HeaderValue::from_str(&xff) {
+        // Each value is written once into a string that becomes the header value without a
+        // copy: this runs for every request.
+        let value = |text: String| HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
+        let mut xff = String::with_capacity(48);
+        if let Some(before) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| trusted)
+        {
+            let _ = write!(xff, "{before}, ");
+        }
+        let _ = write!(xff, "{peer}");
+        if let Some(v) = value(xff) {
             headers.insert("x-forwarded-for", v);
         }
         headers.insert(
             "x-forwarded-proto",
             HeaderValue::from_static(scheme.as_str()),
         );
-        let node = match peer {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        let mut forwarded = String::with_capacity(96);
+        if let Some(before) = headers
+            .get(header::FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| trusted)
+        {
+            let _ = write!(forwarded, "{before}, ");
+        }
+        let _ = match peer {
+            IpAddr::V4(v4) => write!(forwarded, "for={v4}"),
+            IpAddr::V6(v6) => write!(forwarded, "for=\"[{v6}]\""),
         };
-        let mut forwarded = format!("for={node};proto={}", scheme.as_str());
+        let _ = write!(forwarded, ";proto={}", scheme.as_str());
         if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
             if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-                forwarded.push_str(&format!(";host=\"{host}\""));
+                let _ = write!(forwarded, ";host=\"{host}\"");
             }
         }
-        let value = match headers.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-            Some(before) if trusted => format!("{before}, {forwarded}"),
-            _ => forwarded,
-        };
-        if let Ok(v) = HeaderValue::from_str(&value) {
+        if let Some(v) = value(forwarded) {
             headers.insert(header::FORWARDED, v);
         }
     }
@@ -488,19 +522,17 @@ fn relay(
     response: Response<Incoming>,
     lease: Lease,
     sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
-    addr: String,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let done = Done {
         proxy,
-        _lease: lease,
+        lease,
         sender,
-        addr,
     };
     // An empty body (204, 304, a HEAD's answer) may never be polled: done already.
     let done = if body.is_end_stream() {
-        done.proxy.upstreams.checkin(&done.addr, done.sender);
+        done.check_in();
         None
     } else {
         Some(done)
@@ -509,11 +541,19 @@ fn relay(
     Response::from_parts(parts, relayed.boxed())
 }
 
+/// What a relayed answer holds until its body ends: the lease (which names the backend) and
+/// the backend connection, to go back to the pool.
 struct Done {
     proxy: Arc<Inner>,
-    _lease: Lease,
+    lease: Lease,
     sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
-    addr: String,
+}
+
+impl Done {
+    fn check_in(self) {
+        let addr = &self.lease.backend().addr;
+        self.proxy.upstreams.checkin(addr, self.sender);
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -538,7 +578,7 @@ impl Body for Relayed {
         // only at a final `None`.
         if frame.is_none() || this.inner.is_end_stream() {
             if let Some(done) = this.done.take() {
-                done.proxy.upstreams.checkin(&done.addr, done.sender);
+                done.check_in();
             }
         }
         Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))

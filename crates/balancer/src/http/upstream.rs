@@ -72,7 +72,11 @@ impl Upstreams {
             return;
         }
         let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let pool = pools.entry(addr.to_string()).or_default();
+        // Looked up before inserting: the key is made once per backend, not per request.
+        let pool = match pools.get_mut(addr) {
+            Some(pool) => pool,
+            None => pools.entry(addr.to_string()).or_default(),
+        };
         if pool.len() < IDLE_PER_BACKEND {
             pool.push(sender);
         }

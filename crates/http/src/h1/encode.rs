@@ -86,6 +86,13 @@ pub(crate) fn head(
         *keep_alive = false;
     }
 
+    // One allocation for the whole head (the buffer is given back between responses, and
+    // growing it field by field cost a realloc every few headers).
+    let fields: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    buf.reserve(fields + 128);
     status_line(buf, status);
     let mut says_close = false;
     let mut says_keep_alive = false;
