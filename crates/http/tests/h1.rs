@@ -449,6 +449,61 @@ async fn request_smuggling_shapes_get_400_and_a_close() {
 }
 
 #[tokio::test]
+async fn hosts_bare_line_feeds_other_codings_and_connect_are_refused_with_a_close() {
+    let server = start(Limits::default());
+    for (request, status, message) in [
+        ("GET / HTTP/1.1\r\n\r\n", 400, "bad request: missing Host"),
+        (
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            "bad request: more than one Host",
+        ),
+        (
+            "GET / HTTP/1.1\nHost: x\n\n",
+            400,
+            "bad request: invalid line ending",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
+            400,
+            "bad request: invalid line ending",
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not implemented: unsupported Transfer-Encoding",
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not implemented: unsupported Transfer-Encoding",
+        ),
+        (
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            405,
+            "CONNECT is not supported",
+        ),
+    ] {
+        let (refused, mut stream) = exchange(&server, request).await;
+        assert_eq!(refused.status, status, "{request:?}: {refused:?}");
+        assert_eq!(refused.header("content-type"), Some("application/json"));
+        assert_eq!(refused.header("connection"), Some("close"));
+        assert_eq!(refused.body, format!("{{\"error\":\"{message}\"}}\n"));
+        closed_within(&mut stream, STEP).await;
+    }
+    // HTTP/1.0 needs no Host; `chunked` alone, in any case and spacing, is fine.
+    let (answer_, _) = exchange(&server, "GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(answer_.body, "hello");
+    let (answer_, _) = exchange(
+        &server,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  ChUnKeD \r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer_.body, "ok");
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn oversize_heads_get_a_json_431() {
     let limits = Limits {
         max_header_bytes: 512,

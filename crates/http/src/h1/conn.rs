@@ -553,16 +553,19 @@ where
 
     /// Answers a refused head and gives the error that ends the connection.
     async fn refuse(&mut self, refusal: Refusal) -> Error {
-        let (status, why) = match refusal {
-            Refusal::Bad(why) => (StatusCode::BAD_REQUEST, why),
-            Refusal::TooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "request header fields too large",
-            ),
-        };
-        let message = match refusal {
-            Refusal::Bad(why) => format!("bad request: {why}"),
-            Refusal::TooLarge => why.to_string(),
+        let (status, why, message) = match refusal {
+            Refusal::Bad(why) => (StatusCode::BAD_REQUEST, why, format!("bad request: {why}")),
+            Refusal::TooLarge => {
+                let why = "request header fields too large";
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, why, why.into())
+            }
+            Refusal::NotImplemented(why) => {
+                (StatusCode::NOT_IMPLEMENTED, why, format!("not implemented: {why}"))
+            }
+            Refusal::Connect => {
+                let why = "CONNECT is not supported";
+                (StatusCode::METHOD_NOT_ALLOWED, why, why.into())
+            }
         };
         self.out = Pending::default();
         encode::error(&mut self.out.buf, status, &message);
