@@ -45,6 +45,12 @@ pub(crate) enum Refusal {
     Connect,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// How many times [`parse`] ran on this thread, for tests.
+    pub(crate) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Offsets of one header field in the head.
 #[derive(Clone, Copy, Default)]
 struct Field {
@@ -55,6 +61,8 @@ struct Field {
 /// Parses the head at the start of `buf`, taking it out of `buf` when complete (`Ok(None)`:
 /// not complete yet). A head longer than `max` bytes, complete or not, is refused.
 pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refusal> {
+    #[cfg(test)]
+    PARSES.with(|n| n.set(n.get() + 1));
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut fields = [Field::default(); MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -298,7 +306,9 @@ mod tests {
     fn keep_alive_follows_the_version() {
         let keep = |raw: &str| head(raw).unwrap().unwrap().keep_alive;
         assert!(keep("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
         assert!(keep("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -372,7 +382,10 @@ mod tests {
 
     #[test]
     fn a_head_over_the_limit_is_too_large_complete_or_not() {
-        let long = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(200));
+        let long = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(200)
+        );
         assert_eq!(
             parse(&mut BytesMut::from(long.as_str()), 100).unwrap_err(),
             Refusal::TooLarge

@@ -21,7 +21,9 @@
 //!   chunked, or close-delimited for HTTP/1.0), the `Date` header cached per second.
 //! - `conn.rs`: the connection loop: keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
 //!   asked), pipelined requests answered in order, `Expect: 100-continue`, HEAD, 204/304,
-//!   `Connection: close` either way, unread bodies drained up to 64 KiB, upgrades, and the
+//!   `Connection: close` either way, unread bodies drained up to 64 KiB on the wire within the
+//!   header-read timeout, a lingering close (read and drop up to 2 s) when request bytes may be
+//!   left unread, a graceful close that serves no further pipelined request, upgrades, and the
 //!   [`Activity`](crate::activity::Activity) notes the connection task's timers read.
 
 mod body;
