@@ -213,6 +213,7 @@ async fn smuggling_shapes_get_400_and_never_reach_a_backend() {
         "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nabcd",
         "GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n b\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
     ];
     for (i, request) in corpus.iter().enumerate() {
         let request = request.replacen("Host: x\r\n", "Host: x\r\nConnection: close\r\n", 1);
@@ -229,6 +230,8 @@ async fn smuggling_shapes_get_400_and_never_reach_a_backend() {
                 status == 400 || status == 502 || status == 0,
                 "{status} for {request:?}"
             ),
+            // A coding before chunked is not implemented, and not forwarded.
+            8 => assert_eq!(status, 501, "for {request:?}"),
             _ => assert_eq!(status, 400, "for {request:?}"),
         }
     }

@@ -255,6 +255,7 @@ where
                 scheme,
                 activity: activity.clone(),
                 max_head: shared.limits.max_header_bytes,
+                drain_timeout: shared.limits.header_timeout(),
                 closing: &closing,
             };
             // A service that answers 101 (a WebSocket, say) takes the connection over; this

@@ -64,6 +64,12 @@ fn router() -> Router {
             get(|| async { ([(header::CONNECTION, "close")], "bye") }),
         )
         .route("/upgrade", get(upgrade))
+        // 413 without reading the body, with a body of 4 MiB: more than socket buffers hold,
+        // so the end of it is still on its way when the connection closes.
+        .route(
+            "/refuse",
+            post(|| async { (StatusCode::PAYLOAD_TOO_LARGE, vec![b'x'; 4 << 20]) }),
+        )
 }
 
 /// Answers 101 and echoes whatever comes over the upgraded stream, in capitals.
@@ -449,6 +455,61 @@ async fn request_smuggling_shapes_get_400_and_a_close() {
 }
 
 #[tokio::test]
+async fn hosts_bare_line_feeds_other_codings_and_connect_are_refused_with_a_close() {
+    let server = start(Limits::default());
+    for (request, status, message) in [
+        ("GET / HTTP/1.1\r\n\r\n", 400, "bad request: missing Host"),
+        (
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            400,
+            "bad request: more than one Host",
+        ),
+        (
+            "GET / HTTP/1.1\nHost: x\n\n",
+            400,
+            "bad request: invalid line ending",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
+            400,
+            "bad request: invalid line ending",
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not implemented: unsupported Transfer-Encoding",
+        ),
+        (
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+            "not implemented: unsupported Transfer-Encoding",
+        ),
+        (
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            405,
+            "CONNECT is not supported",
+        ),
+    ] {
+        let (refused, mut stream) = exchange(&server, request).await;
+        assert_eq!(refused.status, status, "{request:?}: {refused:?}");
+        assert_eq!(refused.header("content-type"), Some("application/json"));
+        assert_eq!(refused.header("connection"), Some("close"));
+        assert_eq!(refused.body, format!("{{\"error\":\"{message}\"}}\n"));
+        closed_within(&mut stream, STEP).await;
+    }
+    // HTTP/1.0 needs no Host; `chunked` alone, in any case and spacing, is fine.
+    let (answer_, _) = exchange(&server, "GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(answer_.body, "hello");
+    let (answer_, _) = exchange(
+        &server,
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:  ChUnKeD \r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer_.body, "ok");
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn oversize_heads_get_a_json_431() {
     let limits = Limits {
         max_header_bytes: 512,
@@ -568,5 +629,88 @@ async fn a_later_request_head_is_timed_from_its_first_byte() {
         took >= Duration::from_secs(10) && took < Duration::from_secs(11),
         "closed after {took:?}"
     );
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn draining_an_unread_body_has_a_deadline() {
+    let limits = Limits {
+        idle_timeout: Duration::from_secs(60),
+        header_read_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let server = start(limits);
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream
+        .write_all(b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhello")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(answer(&mut stream, &mut buf, false).await.body, "hello");
+    let answered = tokio::time::Instant::now();
+    // The rest of the body, one byte every 5 s (well within the idle timeout): the drain
+    // gives up at the header-read timeout, and the connection closes.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..995 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if writer.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest).await;
+    let took = answered.elapsed();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(15),
+        "closed after {took:?}"
+    );
+    trickle.abort();
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_drain_limit_counts_chunk_framing() {
+    let server = start(Limits::default());
+    let mut stream = connect(server.addr()).await;
+    let mut buf = Vec::new();
+    send(
+        &mut stream,
+        b"POST /first HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    )
+    .await;
+    assert_eq!(answer(&mut stream, &mut buf, false).await.body, "hello");
+    // 20 bytes of data in 80 KiB of framing: more than the drain limit on the wire.
+    let chunk = format!("1;ext={}\r\nx\r\n", "a".repeat(4000));
+    let mut rest = chunk.repeat(20);
+    rest.push_str("0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    send(&mut stream, rest.as_bytes()).await;
+    closed_within(&mut stream, STEP).await;
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_error_answer_survives_the_unread_body_behind_it() {
+    let server = start(Limits::default());
+    let mut stream = connect(server.addr()).await;
+    // The client sends its body before it reads anything; the server answers 413 without
+    // reading it, and closes. Closing with the body unread would reset the connection and
+    // drop the end of the answer the client has not yet received.
+    let head = format!(
+        "POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        8 << 20
+    );
+    send(&mut stream, head.as_bytes()).await;
+    send(&mut stream, &vec![b'y'; 256 * 1024]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = answer(&mut stream, &mut Vec::new(), false).await;
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert_eq!(refused.body.len(), 4 << 20);
+    closed_within(&mut stream, STEP).await;
+    drop(stream);
     server.running.stop().await.unwrap();
 }

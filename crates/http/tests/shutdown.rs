@@ -1,11 +1,24 @@
 //! Shutdown: requests in flight finish, idle connections go at once, stuck ones are cut.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http_body::Frame;
 use switchboard_http::Limits;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 use tokio::time::{timeout, Instant};
 
-use crate::util::{closed_within, connect, raw_get, start, wait_for_open, Client, STEP};
+use crate::util::{
+    closed_within, connect, raw_get, start, start_router, wait_for_open, Client, STEP,
+};
 
 #[tokio::test]
 async fn requests_in_flight_finish_after_shutdown_is_triggered() {
@@ -109,4 +122,81 @@ async fn past_the_grace_period_stuck_requests_are_cut() {
         "the HTTP/2 request was cut"
     );
     assert_eq!(server.gauge.open(), 0);
+}
+
+#[tokio::test]
+async fn pipelined_requests_not_begun_are_not_served_after_shutdown() {
+    // A response whose head is out, and whose body ends when the test says.
+    let go_on = Arc::new(Notify::new());
+    let waiting = go_on.clone();
+    let router = Router::new().route("/", get(|| async { "hello" })).route(
+        "/stream",
+        get(move || {
+            let waiting = waiting.clone();
+            async move {
+                let parts = async_stream(waiting);
+                axum::body::Body::new(parts)
+            }
+        }),
+    );
+    let server = start_router(router, Arc::new(Notify::new()), None, Limits::default());
+    let mut h1 = connect(server.addr()).await;
+    h1.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"first\r\n") {
+        let mut chunk = [0u8; 1024];
+        let n = timeout(STEP, h1.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    server.running.shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    go_on.notify_one();
+    // The response in progress ends; the request behind it, already buffered, is not served.
+    timeout(STEP, h1.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with("first\r\n4\r\nlast\r\n0\r\n\r\n"), "{text}");
+    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    server.running.finished(STEP).await.unwrap();
+}
+
+/// A body of `first`, then `last` once `go_on` is notified.
+fn async_stream(go_on: Arc<Notify>) -> impl http_body::Body<Data = Bytes, Error = Infallible> {
+    struct Parts {
+        step: u8,
+        wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+    }
+    impl http_body::Body for Parts {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            self.step += 1;
+            match self.step {
+                1 => Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"first"))))),
+                2 => match self.wait.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"last")))))
+                    }
+                    Poll::Pending => {
+                        self.step = 1;
+                        Poll::Pending
+                    }
+                },
+                _ => Poll::Ready(None),
+            }
+        }
+    }
+    Parts {
+        step: 0,
+        wait: Box::pin(async move { go_on.notified().await }),
+    }
 }

@@ -158,3 +158,72 @@ fn bad_files_give_one_clear_line() {
         "cannot create a self-signed certificate: 'not a host name!' is not a DNS name or an IP address"
     );
 }
+
+#[tokio::test]
+async fn a_streamed_frame_over_tls_reaches_the_client_while_the_body_waits() {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::Notify;
+
+    // One large frame, then nothing until the test is over (an event stream between events).
+    let frame = 4 << 20;
+    let router = axum::Router::new().route(
+        "/events",
+        get(move || async move { Body::new(OneThenWait(Some(vec![b'~'; frame].into()))) }),
+    );
+    let (config, chain) = tls_config_with_cert(&self_signed()).unwrap().unwrap();
+    let limits = Limits {
+        grace: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let server = crate::util::start_router(router, Arc::new(Notify::new()), Some(config), limits);
+    let mut stream = tls_connect(server.addr(), &chain[0], &[b"http/1.1"]).await;
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Read late and slowly, so that the socket is full while the frame is written.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The whole chunk: its data and the CRLF after it.
+    let mut got = 0;
+    let mut buf = vec![0u8; 8 * 1024];
+    let mut start = Vec::new();
+    let mut last = Vec::new();
+    while got < frame || !last.ends_with(b"~\r\n") {
+        let n = tokio::time::timeout(crate::util::STEP, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("stuck after {got} bytes of the frame"))
+            .unwrap();
+        assert!(n > 0, "closed");
+        if start.len() < 64 {
+            start.extend_from_slice(&buf[..n]);
+        }
+        got += buf[..n].iter().filter(|&&b| b == b'~').count();
+        last.extend_from_slice(&buf[..n]);
+        last.drain(..last.len().saturating_sub(3));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(start.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    server.running.stop().await.unwrap();
+}
+
+/// A body of one frame, then pending for ever.
+struct OneThenWait(Option<bytes::Bytes>);
+
+impl http_body::Body for OneThenWait {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        match self.0.take() {
+            Some(data) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(data)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}

@@ -139,36 +139,43 @@ pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response
 }
 
 /// Request-smuggling shapes (RFC 9112 §6.3): a length given twice, or both ways, or a
-/// transfer coding other than a final `chunked`. Any of them: 400 and the connection closed.
-fn smuggling(headers: &HeaderMap) -> Option<&'static str> {
+/// transfer coding other than a final `chunked`: 400 and the connection closed. A coding
+/// before `chunked` (`gzip, chunked`) is framed well but would reach the backend still
+/// applied: 501 (RFC 9112 §6.1), as the HTTP/1 codec answers. Only exactly `chunked` passes.
+fn smuggling(headers: &HeaderMap) -> Option<(StatusCode, &'static str)> {
+    const BAD: StatusCode = StatusCode::BAD_REQUEST;
     let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
     let codings: Vec<&HeaderValue> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
     if lengths > 1 {
-        return Some("more than one Content-Length");
+        return Some((BAD, "more than one Content-Length"));
     }
     if lengths == 1 {
         if !codings.is_empty() {
-            return Some("both Content-Length and Transfer-Encoding");
+            return Some((BAD, "both Content-Length and Transfer-Encoding"));
         }
         let valid = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
         if !valid {
-            return Some("malformed Content-Length");
+            return Some((BAD, "malformed Content-Length"));
         }
     }
     if !codings.is_empty() {
         let joined: Vec<String> = codings
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.to_str().unwrap_or("?"))
             .flat_map(|v| v.split(','))
             .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty())
             .collect();
         if joined.last().map(String::as_str) != Some("chunked")
             || joined.iter().filter(|c| *c == "chunked").count() != 1
         {
-            return Some("unsupported Transfer-Encoding");
+            return Some((BAD, "unsupported Transfer-Encoding"));
+        }
+        if joined.len() != 1 {
+            return Some((StatusCode::NOT_IMPLEMENTED, "unsupported Transfer-Encoding"));
         }
     }
     None
@@ -304,14 +311,14 @@ impl Inner {
         req: Request<RequestBody>,
     ) -> (Response<ProxyBody>, Option<String>) {
         self.budget.earn();
-        if let Some(why) = smuggling(req.headers()) {
+        if let Some((status, why)) = smuggling(req.headers()) {
             tracing::info!(reason = why, "request refused");
-            let refused = answer(
-                StatusCode::BAD_REQUEST,
-                &format!("bad request: {why}"),
-                true,
-            );
-            return (refused, None);
+            let message = if status == StatusCode::BAD_REQUEST {
+                format!("bad request: {why}")
+            } else {
+                format!("not implemented: {why}")
+            };
+            return (answer(status, &message, true), None);
         }
         if super::upgrade::wants_upgrade(req.headers()) {
             return self.upgrade(req).await;
@@ -326,6 +333,16 @@ impl Inner {
         let ctx = PickContext {
             client: self.client_ip(peer, &parts.headers),
         };
+        // HTTP/2 carries the host in `:authority`; an HTTP/1.1 request must say it in Host.
+        if !parts.headers.contains_key(header::HOST) {
+            if let Some(host) = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(header::HOST, host);
+            }
+        }
         self.forwarding_headers(&mut parts.headers, peer, scheme);
         strip_hop_by_hop(&mut parts.headers);
         // Backends get the origin form (path and query); an HTTP/1 request has it already.
@@ -590,5 +607,36 @@ impl Body for Relayed {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pairs: &[(&str, &str)]) -> Option<(u16, &'static str)> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        smuggling(&headers).map(|(status, why)| (status.as_u16(), why))
+    }
+
+    #[test]
+    fn only_exactly_chunked_is_forwarded() {
+        const TE: &str = "transfer-encoding";
+        assert_eq!(check(&[(TE, "chunked")]), None);
+        assert_eq!(check(&[(TE, " Chunked ")]), None);
+        assert_eq!(check(&[("content-length", "4")]), None);
+        let not_implemented = Some((501, "unsupported Transfer-Encoding"));
+        assert_eq!(check(&[(TE, "gzip, chunked")]), not_implemented);
+        assert_eq!(check(&[(TE, "gzip"), (TE, "chunked")]), not_implemented);
+        let bad = Some((400, "unsupported Transfer-Encoding"));
+        for codings in ["gzip", "chunked, gzip", "chunked, chunked", "", "identity"] {
+            assert_eq!(check(&[(TE, codings)]), bad, "{codings:?}");
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
@@ -34,7 +35,14 @@ const READ_CHUNK: usize = 8 * 1024;
 const COPY_LIMIT: usize = 4 * 1024;
 /// The most of an unread request body read and dropped to keep the connection; past it, the
 /// connection closes.
+/// Counted on the wire, framing included: chunked framing around tiny chunks would otherwise
+/// make it thousands of times more.
 const DRAIN_LIMIT: u64 = 64 * 1024;
+/// On a close with request bytes possibly unread, how long and how much the connection goes on
+/// reading (and dropping) after its FIN, so that the kernel does not answer those bytes with a
+/// reset that destroys the response before the client reads it (nginx's lingering close).
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_LIMIT: usize = 1024 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What the connection needs to know of its server.
@@ -44,6 +52,9 @@ pub(crate) struct Settings<'a> {
     pub(crate) activity: Arc<Activity>,
     /// `Limits::max_header_bytes`.
     pub(crate) max_head: usize,
+    /// How long draining an unread request body may take (`Limits::header_read_timeout`;
+    /// `None`: no limit).
+    pub(crate) drain_timeout: Option<Duration>,
     /// Set by the connection task to ask for a graceful close: the connection ends when idle,
     /// or after the response in progress (which then says `Connection: close`).
     pub(crate) closing: &'a AtomicBool,
@@ -61,6 +72,9 @@ pub(crate) struct Conn<'a, T, S> {
     settings: Settings<'a>,
     /// The request body, while the service may still want it.
     feed: Feed,
+    /// How much of `read` is known to hold no complete head: a head can only end on a LF, so
+    /// bytes without one are not parsed again (one byte per segment would cost O(n²)).
+    scanned: usize,
 }
 
 /// Bytes waiting to be written: `buf` (heads, small frames, chunk framing) from `pos`, then
@@ -159,6 +173,7 @@ where
             service,
             settings,
             feed: Feed::Idle,
+            scanned: 0,
         }
     }
 
@@ -168,7 +183,13 @@ where
         loop {
             let head = match poll_fn(|cx| self.poll_head(cx)).await {
                 Ok(Some(head)) => head,
-                Ok(None) => return Ok(None),
+                Ok(None) => {
+                    // Closing with pipelined requests unanswered: they are read and dropped.
+                    if !self.read.is_empty() {
+                        self.close(true).await;
+                    }
+                    return Ok(None);
+                }
                 Err(HeadError::Refused(refusal)) => return Err(self.refuse(refusal).await),
                 Err(HeadError::Eof) => return Err(Error::IncompleteHead),
                 Err(HeadError::Io(e)) => return Err(Error::Io(e)),
@@ -176,7 +197,8 @@ where
             match self.exchange(head).await? {
                 Outcome::KeepAlive => {}
                 Outcome::Close => {
-                    self.close().await;
+                    let unread = !matches!(self.feed, Feed::Idle) || !self.read.is_empty();
+                    self.close(unread).await;
                     return Ok(None);
                 }
                 Outcome::Upgrade(tx) => return Ok(Some(tx)),
@@ -233,6 +255,7 @@ where
         let outcome = self.respond(response, info, keep_alive, upgrade).await?;
         if let Outcome::KeepAlive = outcome {
             if !self.finish_body().await {
+                self.feed = Feed::Failed;
                 return Ok(Outcome::Close);
             }
         }
@@ -262,19 +285,30 @@ where
     }
 
     /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the connection
-    /// was asked to close while idle.
+    /// was asked to close before the next head (pipelined requests not yet begun included).
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Head>, HeadError>> {
         loop {
-            if !self.read.is_empty() {
-                match head::parse(&mut self.read, self.settings.max_head) {
-                    Ok(Some(head)) => return Poll::Ready(Ok(Some(head))),
-                    // A head begun and not complete starts its header clock (a head that
-                    // comes whole never needs one, and costs the timers nothing).
-                    Ok(None) => self.settings.activity.bytes_read(),
-                    Err(refusal) => return Poll::Ready(Err(HeadError::Refused(refusal))),
-                }
-            } else if self.settings.closing.load(Ordering::Relaxed) {
+            if self.settings.closing.load(Ordering::Relaxed) {
                 return Poll::Ready(Ok(None));
+            }
+            if !self.read.is_empty() {
+                let fresh = &self.read[self.scanned.min(self.read.len())..];
+                if self.scanned == 0 || fresh.contains(&b'\n') {
+                    match head::parse(&mut self.read, self.settings.max_head) {
+                        Ok(Some(head)) => {
+                            self.scanned = 0;
+                            return Poll::Ready(Ok(Some(head)));
+                        }
+                        Ok(None) => {}
+                        Err(refusal) => return Poll::Ready(Err(HeadError::Refused(refusal))),
+                    }
+                } else if self.read.len() > self.settings.max_head {
+                    return Poll::Ready(Err(HeadError::Refused(Refusal::TooLarge)));
+                }
+                self.scanned = self.read.len();
+                // A head begun and not complete starts its header clock (a head that comes
+                // whole never needs one, and costs the timers nothing).
+                self.settings.activity.bytes_read();
             }
             let activity = &self.settings.activity;
             let n = ready!(read_more(&mut self.io, &mut self.read, activity, cx))
@@ -307,8 +341,12 @@ where
                 Poll::Ready(false) => {
                     // The service dropped the body. Under 100-continue the client may never
                     // send it: no draining then.
-                    self.feed = match continue_at {
-                        Some(_) => Feed::Failed,
+                    self.feed = match *continue_at {
+                        // Part of `100 Continue` is out: the rest goes before the response.
+                        Some(at) => {
+                            self.out.buf.extend_from_slice(&CONTINUE[at..]);
+                            Feed::Failed
+                        }
                         None => Feed::Unread(decoder.clone()),
                     };
                     continue;
@@ -440,10 +478,17 @@ where
         while !ended {
             let frame = poll_fn(|cx| match body.as_mut().poll_frame(cx) {
                 Poll::Ready(frame) => Poll::Ready(Ok(frame)),
-                Poll::Pending => match self.poll_feed(cx) {
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    _ => Poll::Pending,
-                },
+                Poll::Pending => {
+                    // The body waits: what was written must reach the client now (TLS may
+                    // hold a record back until flushed), as an event stream expects.
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+                        return Poll::Ready(Err(Error::Io(e)));
+                    }
+                    match self.poll_feed(cx) {
+                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                        _ => Poll::Pending,
+                    }
+                }
             })
             .await?;
             let end = body.is_end_stream();
@@ -508,7 +553,8 @@ where
     }
 
     /// After the response: reads and drops what the service left of the request body, up to
-    /// [`DRAIN_LIMIT`]. Whether the connection can go on.
+    /// [`DRAIN_LIMIT`] bytes on the wire and within the drain timeout. Whether the connection
+    /// can go on.
     async fn finish_body(&mut self) -> bool {
         let mut decoder = match std::mem::replace(&mut self.feed, Feed::Idle) {
             Feed::Idle => return true,
@@ -525,18 +571,23 @@ where
             }
             Feed::Unread(decoder) => decoder,
         };
-        if decoder.remaining().is_some_and(|n| n > DRAIN_LIMIT) {
+        // Closing anyway: the close reads and drops what comes.
+        if self.settings.closing.load(Ordering::Relaxed)
+            || decoder.remaining().is_some_and(|n| n > DRAIN_LIMIT)
+        {
             return false;
         }
-        let mut drained = 0;
-        poll_fn(|cx| loop {
-            match decoder.decode(&mut self.read) {
-                Ok(Decoded::Data(data)) => {
-                    drained += data.len() as u64;
-                    if drained > DRAIN_LIMIT {
-                        return Poll::Ready(false);
-                    }
-                }
+        let deadline = self.settings.drain_timeout;
+        let mut wire = 0;
+        let drain = poll_fn(|cx| loop {
+            let before = self.read.len();
+            let decoded = decoder.decode(&mut self.read);
+            wire += (before - self.read.len()) as u64;
+            if wire > DRAIN_LIMIT {
+                return Poll::Ready(false);
+            }
+            match decoded {
+                Ok(Decoded::Data(_)) => {}
                 Ok(Decoded::Done) => return Poll::Ready(true),
                 Ok(Decoded::NeedMore) => {
                     let activity = &self.settings.activity;
@@ -547,22 +598,30 @@ where
                 }
                 Err(_) => return Poll::Ready(false),
             }
-        })
-        .await
+        });
+        match deadline {
+            Some(limit) => tokio::time::timeout(limit, drain).await.unwrap_or(false),
+            None => drain.await,
+        }
     }
 
     /// Answers a refused head and gives the error that ends the connection.
     async fn refuse(&mut self, refusal: Refusal) -> Error {
-        let (status, why) = match refusal {
-            Refusal::Bad(why) => (StatusCode::BAD_REQUEST, why),
-            Refusal::TooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "request header fields too large",
+        let (status, why, message) = match refusal {
+            Refusal::Bad(why) => (StatusCode::BAD_REQUEST, why, format!("bad request: {why}")),
+            Refusal::TooLarge => {
+                let why = "request header fields too large";
+                (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, why, why.into())
+            }
+            Refusal::NotImplemented(why) => (
+                StatusCode::NOT_IMPLEMENTED,
+                why,
+                format!("not implemented: {why}"),
             ),
-        };
-        let message = match refusal {
-            Refusal::Bad(why) => format!("bad request: {why}"),
-            Refusal::TooLarge => why.to_string(),
+            Refusal::Connect => {
+                let why = "CONNECT is not supported";
+                (StatusCode::METHOD_NOT_ALLOWED, why, why.into())
+            }
         };
         self.out = Pending::default();
         encode::error(&mut self.out.buf, status, &message);
@@ -570,7 +629,8 @@ where
             return e;
         }
         let _ = self.flush().await;
-        self.close().await;
+        // The rest of the request (its body, say) may be on its way.
+        self.close(true).await;
         Error::Refused(status, why)
     }
 
@@ -630,9 +690,28 @@ where
             .map_err(Error::Io)
     }
 
-    /// Ends the connection from this side: TLS's close_notify, TCP's FIN.
-    async fn close(&mut self) {
+    /// Ends the connection from this side: TLS's close_notify, TCP's FIN. With request bytes
+    /// possibly unread (`linger`), then reads and drops what comes, for up to [`LINGER_TIME`]
+    /// and [`LINGER_LIMIT`] bytes or until the client closes: a socket closed with unread
+    /// bytes sends a reset, which can destroy the response before the client has read it.
+    async fn close(&mut self, linger: bool) {
         let _ = poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+        if !linger {
+            return;
+        }
+        self.read = BytesMut::new();
+        let mut left = LINGER_LIMIT;
+        let discard = poll_fn(|cx| loop {
+            let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
+            let mut buf = ReadBuf::uninit(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                Ok(()) if !buf.filled().is_empty() && buf.filled().len() < left => {
+                    left -= buf.filled().len();
+                }
+                _ => return Poll::Ready(()),
+            }
+        });
+        let _ = tokio::time::timeout(LINGER_TIME, discard).await;
     }
 
     /// The stream and the bytes read from it not yet used, for an upgrade.
@@ -702,6 +781,7 @@ mod tests {
             scheme: Scheme::Http,
             activity: Activity::new(Instant::now()),
             max_head: 16 * 1024,
+            drain_timeout: None,
             closing: &closing,
         };
         let mut conn = Conn::new(server, BytesMut::new(), Hello, settings);
@@ -729,6 +809,163 @@ mod tests {
             }
             assert!(answer[..got].starts_with(b"HTTP/1.1 200 OK\r\n"));
             assert_eq!(conn.buffers(), (0, 0), "no buffer held while idle");
+        }
+    }
+
+    fn settings(closing: &AtomicBool) -> Settings<'_> {
+        Settings {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            scheme: Scheme::Http,
+            activity: Activity::new(Instant::now()),
+            max_head: 16 * 1024,
+            drain_timeout: None,
+            closing,
+        }
+    }
+
+    /// A service from a closure.
+    struct FnService<F>(F);
+
+    impl<F, Fut, B> Service<Request<RequestBody>> for FnService<F>
+    where
+        F: FnMut(Request<RequestBody>) -> Fut,
+        Fut: Future<Output = Response<B>> + 'static,
+    {
+        type Response = Response<B>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>>>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+            let fut = (self.0)(req);
+            Box::pin(async move { Ok(fut.await) })
+        }
+    }
+
+    /// Reads until EOF.
+    async fn read_all(mut client: tokio::io::DuplexStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line() {
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let closing = AtomicBool::new(false);
+        let mut conn = Conn::new(server, BytesMut::new(), Hello, settings(&closing));
+        let filler: String = (0..60)
+            .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(180)))
+            .collect();
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{filler}Connection: close\r\n\r\n");
+        let lines = head.matches('\n').count();
+        let before = head::PARSES.with(|n| n.get());
+        let client = async move {
+            for byte in head.as_bytes() {
+                client.write_all(&[*byte]).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            read_all(client).await
+        };
+        let (served, answer) = tokio::join!(conn.run(), client);
+        assert!(served.is_ok());
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        let parses = head::PARSES.with(|n| n.get()) - before;
+        assert!(parses <= lines + 1, "{parses} parses for {lines} lines");
+    }
+
+    #[tokio::test]
+    async fn a_partly_written_100_continue_is_finished_before_the_response() {
+        /// Asks for the body once, then drops it, then answers.
+        struct AskThenDrop {
+            body: Option<RequestBody>,
+            polls: u8,
+        }
+        impl Future for AskThenDrop {
+            type Output = Response<Full<Bytes>>;
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                self.polls += 1;
+                match self.polls {
+                    1 => {
+                        if let Some(body) = self.body.as_mut() {
+                            let _ = Pin::new(body).poll_frame(cx);
+                        }
+                    }
+                    2 => self.body = None,
+                    _ => return Poll::Ready(Response::new(Full::new(Bytes::from("nope")))),
+                }
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+        // Room for 10 bytes: `100 Continue` goes out in pieces as the client reads.
+        let (server, mut client) = tokio::io::duplex(10);
+        let closing = AtomicBool::new(false);
+        let service = FnService(|req: Request<RequestBody>| AskThenDrop {
+            body: Some(req.into_body()),
+            polls: 0,
+        });
+        let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
+        let client = async move {
+            client
+                .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                .await
+                .unwrap();
+            read_all(client).await
+        };
+        let (_, answer) = tokio::join!(conn.run(), client);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+            "{text:?}"
+        );
+        assert!(text.ends_with("nope"), "{text:?}");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_response_body_flushes_what_was_written() {
+        /// One frame, then pending for ever.
+        struct OneThenWait(Option<Bytes>);
+        impl Body for OneThenWait {
+            type Data = Bytes;
+            type Error = Infallible;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+                match self.0.take() {
+                    Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    None => Poll::Pending,
+                }
+            }
+        }
+        // A stream that holds writes until flushed, as TLS may.
+        let (server, mut client) = tokio::io::duplex(64 * 1024);
+        let server = tokio::io::BufWriter::new(server);
+        let closing = AtomicBool::new(false);
+        let service = FnService(|_| async {
+            Response::new(OneThenWait(Some(Bytes::from_static(b"data: event\n\n"))))
+        });
+        let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
+        client
+            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let run = conn.run();
+        let mut run = pin!(run);
+        while !got.ends_with(b"data: event\n\n\r\n") {
+            let mut chunk = [0u8; 1024];
+            tokio::select! {
+                n = client.read(&mut chunk) => got.extend_from_slice(&chunk[..n.unwrap()]),
+                _ = &mut run => panic!("the connection ended"),
+                () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
+                    panic!("the event did not come: {:?}", String::from_utf8_lossy(&got))
+                }
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ pub(crate) struct Head {
     pub(crate) keep_alive: bool,
     /// `Expect: 100-continue`.
     pub(crate) expect_continue: bool,
-    /// Asks to switch protocols (`Connection: upgrade` with `Upgrade`, or `CONNECT`).
+    /// Asks to switch protocols (`Connection: upgrade` with `Upgrade`).
     pub(crate) upgrade: bool,
 }
 
@@ -39,6 +39,16 @@ pub(crate) enum Refusal {
     Bad(&'static str),
     /// 431 Request Header Fields Too Large.
     TooLarge,
+    /// 501 Not Implemented: a transfer coding other than `chunked` (RFC 9112 §6.1).
+    NotImplemented(&'static str),
+    /// 405 Method Not Allowed: `CONNECT`, which neither server proxies.
+    Connect,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times [`parse`] ran on this thread, for tests.
+    pub(crate) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Offsets of one header field in the head.
@@ -51,6 +61,8 @@ struct Field {
 /// Parses the head at the start of `buf`, taking it out of `buf` when complete (`Ok(None)`:
 /// not complete yet). A head longer than `max` bytes, complete or not, is refused.
 pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refusal> {
+    #[cfg(test)]
+    PARSES.with(|n| n.set(n.get() + 1));
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut fields = [Field::default(); MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -76,6 +88,11 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
     };
     if len > max {
         return Err(Refusal::TooLarge);
+    }
+    // httparse takes a bare LF for a line ending; every real client sends CRLF, and the
+    // chunked framing refuses bare LF too.
+    if bare_lf(&buf[..len]) {
+        return Err(Refusal::Bad("invalid line ending"));
     }
     let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
         .map_err(|_| Refusal::Bad("invalid method"))?;
@@ -106,6 +123,8 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
     let mut codings = false;
     let mut chunked_last = false;
     let mut chunked_seen = false;
+    let mut other_coding = false;
+    let mut hosts = 0;
     let mut close = false;
     let mut keep_alive = false;
     let mut connection_upgrade = false;
@@ -132,7 +151,18 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
                         return Err(Refusal::Bad("unsupported Transfer-Encoding"));
                     }
                     chunked_seen = true;
+                } else {
+                    other_coding = true;
                 }
+            }
+        } else if name == header::HOST {
+            hosts += 1;
+            if hosts > 1 {
+                return Err(Refusal::Bad("more than one Host"));
+            }
+            let value = trim(raw);
+            if !value.is_empty() && http::uri::Authority::try_from(value).is_err() {
+                return Err(Refusal::Bad("invalid Host"));
             }
         } else if name == header::CONNECTION {
             for token in tokens(raw) {
@@ -159,8 +189,13 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
         if version == Version::HTTP_10 {
             return Err(Refusal::Bad("Transfer-Encoding in an HTTP/1.0 request"));
         }
+        // Not ending in `chunked`, the body's length cannot be known: 400 (RFC 9112 §6.3).
         if !chunked_last {
             return Err(Refusal::Bad("unsupported Transfer-Encoding"));
+        }
+        // Other codings before it would reach the service still applied: not implemented.
+        if other_coding {
+            return Err(Refusal::NotImplemented("unsupported Transfer-Encoding"));
         }
         Framing::Chunked
     } else {
@@ -169,12 +204,17 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
             Some(n) => Framing::Length(n),
         }
     };
+    if version == Version::HTTP_11 && hosts == 0 {
+        return Err(Refusal::Bad("missing Host"));
+    }
+    if request.method() == Method::CONNECT {
+        return Err(Refusal::Connect);
+    }
     let keep_alive = match version {
         Version::HTTP_11 => !close,
         _ => keep_alive && !close,
     };
-    let upgrade = request.method() == Method::CONNECT
-        || (connection_upgrade && request.headers().contains_key(header::UPGRADE));
+    let upgrade = connection_upgrade && request.headers().contains_key(header::UPGRADE);
     Ok(Some(Head {
         request,
         framing,
@@ -194,6 +234,13 @@ fn parse_length(raw: &[u8]) -> Option<u64> {
             .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
             .flatten()
     })
+}
+
+/// Whether a line of `head` ends in LF without CR.
+fn bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || head[i - 1] != b'\r'))
 }
 
 /// The comma-separated tokens of a header value, trimmed, empty ones skipped.
@@ -245,19 +292,23 @@ mod tests {
         assert_eq!(&buf[..], b"rest");
 
         assert!(head("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
-        let h = head("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n")
+        let h = head("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
             .unwrap()
             .unwrap();
         assert_eq!(h.framing, Framing::Length(12));
-        let h = head("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        let h = head("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked \r\n\r\n");
         assert_eq!(h.unwrap().unwrap().framing, Framing::Chunked);
+        // HTTP/1.0 needs no Host.
+        assert!(head("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
     }
 
     #[test]
     fn keep_alive_follows_the_version() {
         let keep = |raw: &str| head(raw).unwrap().unwrap().keep_alive;
-        assert!(keep("GET / HTTP/1.1\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(keep("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
         assert!(keep("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
@@ -266,59 +317,86 @@ mod tests {
     fn smuggling_shapes_are_refused() {
         for (raw, why) in [
             (
-                "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "both Content-Length and Transfer-Encoding",
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
                 "more than one Content-Length",
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n",
                 "malformed Content-Length",
             ),
             (
-                "POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n",
                 "malformed Content-Length",
             ),
             (
-                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
                 "unsupported Transfer-Encoding",
             ),
             (
-                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "unsupported Transfer-Encoding",
             ),
             (
-                "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
                 "unsupported Transfer-Encoding",
             ),
             (
                 "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "Transfer-Encoding in an HTTP/1.0 request",
             ),
-            ("GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", "invalid header name"),
-            ("GET / HTTP/1.1\r\nX Y: a\r\n\r\n", "invalid header name"),
-            ("GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n", "invalid header value"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "invalid header name"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX Y: a\r\n\r\n", "invalid header name"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", "invalid header value"),
+            ("GET / HTTP/1.1\r\n\r\n", "missing Host"),
+            ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "more than one Host"),
+            ("GET / HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n", "more than one Host"),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid Host"),
+            ("GET / HTTP/1.1\nHost: x\r\n\r\n", "invalid line ending"),
+            ("GET / HTTP/1.1\r\nHost: x\n\r\n", "invalid line ending"),
+            ("GET / HTTP/1.1\r\nHost: x\r\n\n", "invalid line ending"),
+            ("\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", "invalid line ending"),
         ] {
             assert_eq!(refused(raw), why, "{raw:?}");
         }
     }
 
     #[test]
+    fn codings_before_chunked_are_not_implemented_and_connect_is_not_allowed() {
+        for raw in [
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert_eq!(
+                head(raw).unwrap_err(),
+                Refusal::NotImplemented("unsupported Transfer-Encoding"),
+                "{raw:?}"
+            );
+        }
+        let connect = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
+        assert_eq!(head(connect).unwrap_err(), Refusal::Connect);
+    }
+
+    #[test]
     fn a_head_over_the_limit_is_too_large_complete_or_not() {
-        let long = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200));
+        let long = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(200)
+        );
         assert_eq!(
             parse(&mut BytesMut::from(long.as_str()), 100).unwrap_err(),
             Refusal::TooLarge
         );
-        let endless = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(200));
+        let endless = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "a".repeat(200));
         assert_eq!(
             parse(&mut BytesMut::from(endless.as_str()), 100).unwrap_err(),
             Refusal::TooLarge
         );
         let many: String = (0..101).map(|i| format!("X-{i}: a\r\n")).collect();
-        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
         assert_eq!(head(&many).unwrap_err(), Refusal::TooLarge);
     }
 }

@@ -10,8 +10,10 @@
 //!
 //! - `head.rs`: the request head, parsed by `httparse` and checked for request smuggling
 //!   (both `Content-Length` and `Transfer-Encoding`, a length given twice, a transfer coding
-//!   other than a final `chunked`, bad names and values, obsolete line folding): 400 and the
-//!   connection closed; a head over `Limits::max_header_bytes`: 431.
+//!   other than a final `chunked`, bad names and values, obsolete line folding, bare LF line
+//!   endings, an HTTP/1.1 request without exactly one Host): 400 and the connection closed;
+//!   codings before `chunked` (`gzip, chunked`): 501; `CONNECT`: 405; a head over
+//!   `Limits::max_header_bytes`: 431.
 //! - `decode.rs`: request bodies by `Content-Length` or chunked, strict about the framing.
 //! - `body.rs`: the request body between the connection and the service (the service's end is
 //!   [`RequestBody`](crate::RequestBody)); the socket is read only when the service asks.
@@ -19,7 +21,9 @@
 //!   chunked, or close-delimited for HTTP/1.0), the `Date` header cached per second.
 //! - `conn.rs`: the connection loop: keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
 //!   asked), pipelined requests answered in order, `Expect: 100-continue`, HEAD, 204/304,
-//!   `Connection: close` either way, unread bodies drained up to 64 KiB, upgrades, and the
+//!   `Connection: close` either way, unread bodies drained up to 64 KiB on the wire within the
+//!   header-read timeout, a lingering close (read and drop up to 2 s) when request bytes may be
+//!   left unread, a graceful close that serves no further pipelined request, upgrades, and the
 //!   [`Activity`](crate::activity::Activity) notes the connection task's timers read.
 
 mod body;
