@@ -73,6 +73,28 @@ async fn balances_two_servers_and_reports_them() {
     }
     assert_eq!(served_by, ["one", "two", "one", "two"]);
 
+    // A client speaking HTTP/2 (h2c) to the balancer: its host travels as `:authority`, and
+    // the backend, spoken to in HTTP/1.1, still gets a Host header (without one it answers 400).
+    let out = cli()
+        .run(
+            &[
+                "get",
+                &format!("http://{}/healthz", lb.addr),
+                "--http-version",
+                "2",
+                "--print",
+                "hb",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(
+        out.stdout_text().contains("\"status\""),
+        "{}",
+        out.stdout_text()
+    );
+
     let status = http_get(admin.parse().unwrap(), "/status").await;
     assert!(status.contains("\"strategy\":\"round-robin\""), "{status}");
     assert!(status.contains(&format!("\"addr\":\"{one}\"")), "{status}");
