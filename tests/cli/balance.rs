@@ -3,18 +3,8 @@
 use std::time::Duration;
 
 use switchboard_testkit::http_get;
-use tokio::net::TcpListener;
 
-use crate::cli;
-
-async fn free_port() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
+use crate::{cli, free_addr};
 
 #[tokio::test]
 async fn balances_two_servers_and_reports_them() {
@@ -39,7 +29,7 @@ async fn balances_two_servers_and_reports_them() {
                 .await,
         );
     }
-    let admin = free_port().await;
+    let admin = free_addr().await;
     let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
     let lb = cli()
         .spawn_server(
@@ -170,7 +160,7 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
         );
     }
     let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
-    let admin = free_port().await;
+    let admin = free_addr().await;
     let config = dir.join("balance.toml");
     let write = |backends: &[&str], strategy: &str| {
         let mut text = format!("listen = \"127.0.0.1:0\"\nadmin = \"{admin}\"\nstrategy = \"{strategy}\"\n[health]\ncheck = \"/healthz\"\n");

@@ -8,16 +8,16 @@
 //! With `SWITCHBOARD_SCREENSHOTS=DIR`, the tests save the screenshots the README shows into
 //! DIR (relative to the repository).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use switchboard_testkit::{http_get, wait_until_accepting, ChildServer};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 
-use crate::cli;
+use crate::{cli, free_addr, start_up};
 
 /// How long a page gets to show what a test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -63,15 +63,6 @@ fn programs(test: &str) -> Option<Programs> {
     }
 }
 
-async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A headless Chromium session. Dropped, it takes the browser and its driver down with it,
 /// whatever state the test left them in.
 struct Browser {
@@ -82,7 +73,8 @@ struct Browser {
 
 impl Browser {
     async fn start(programs: &Programs) -> Browser {
-        let port = free_port().await;
+        let addr: SocketAddr = free_addr().await.parse().expect("an address");
+        let port = addr.port();
         let driver = Command::new(&programs.chromedriver)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
@@ -208,24 +200,14 @@ impl Drop for Browser {
 async fn up(tag: &str) -> (ChildServer, String, PathBuf) {
     let dir = std::env::temp_dir().join(format!("switchboard_browser_{tag}_{}", fastrand::u32(..)));
     let data = dir.join("data");
-    let admin = format!("127.0.0.1:{}", free_port().await);
-    let echo = format!("127.0.0.1:{}", free_port().await);
-    let up = cli()
-        .spawn_server(
-            &[
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                &admin,
-                "--echo",
-                &echo,
-                "--data",
-                data.to_str().unwrap(),
-            ],
-            "system ready",
-        )
-        .await;
+    let admin = free_addr().await;
+    let up = start_up(
+        "3",
+        &admin,
+        &free_addr().await,
+        &["--data", data.to_str().unwrap()],
+    )
+    .await;
     (up, admin, data)
 }
 

@@ -8,11 +8,41 @@ mod echo;
 mod serve;
 mod up;
 
-use switchboard_testkit::Cli;
+use switchboard_testkit::{ChildServer, Cli};
 
 /// The binary under test.
 pub fn cli() -> Cli {
     Cli::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// A free TCP address on loopback (`127.0.0.1:PORT`), for a server that must be told where to
+/// listen rather than report it.
+pub async fn free_addr() -> String {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+/// `switchboard up` with `servers` servers, the balancer on a port the system picks (the
+/// returned server's `addr`), the admin API at `admin` and the message server at `echo`, and
+/// `rest` (the data directory or the database); returned once it says it is ready.
+pub async fn start_up(servers: &str, admin: &str, echo: &str, rest: &[&str]) -> ChildServer {
+    let mut args = vec![
+        "up",
+        "--servers",
+        servers,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        admin,
+        "--echo",
+        echo,
+    ];
+    args.extend_from_slice(rest);
+    cli().spawn_server(&args, "system ready").await
 }
 
 /// The binary under test, with extra environment variables.

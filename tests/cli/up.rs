@@ -5,16 +5,7 @@ use std::time::Duration;
 use switchboard_testkit::http_get;
 use tokio::net::TcpListener;
 
-use crate::cli;
-
-async fn free_port() -> String {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .to_string()
-}
+use crate::{cli, free_addr, start_up};
 
 /// The process ids of this run's servers (their command lines name the run's data directory).
 fn server_pids(data: &str, name: &str) -> Vec<String> {
@@ -89,25 +80,8 @@ async fn up_runs_everything_restarts_a_killed_server_and_leaves_nothing_behind()
     let dir = std::env::temp_dir().join(format!("switchboard_cli_up_{}", fastrand::u32(..)));
     let data = dir.join("data");
     let data_arg = data.to_str().unwrap().to_string();
-    let (admin, echo) = (free_port().await, free_port().await);
-    let up = cli()
-        .spawn_server(
-            &[
-                "up",
-                "--servers",
-                "2",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                &admin,
-                "--echo",
-                &echo,
-                "--data",
-                &data_arg,
-            ],
-            "system ready",
-        )
-        .await;
+    let (admin, echo) = (free_addr().await, free_addr().await);
+    let up = start_up("2", &admin, &echo, &["--data", &data_arg]).await;
 
     // The site through the balancer, answered by both servers in turn.
     let mut served_by = Vec::new();
@@ -276,24 +250,7 @@ async fn up_on_postgres_shares_sessions_between_server_processes() {
         eprintln!("skipped: SWITCHBOARD_TEST_POSTGRES is not set, so up_on_postgres_shares_sessions_between_server_processes did not run");
         return;
     };
-    let up = cli()
-        .spawn_server(
-            &[
-                "up",
-                "--servers",
-                "2",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--echo",
-                "127.0.0.1:0",
-                "--database",
-                &url,
-            ],
-            "system ready",
-        )
-        .await;
+    let up = start_up("2", "127.0.0.1:0", "127.0.0.1:0", &["--database", &url]).await;
     let name = format!("up{}", fastrand::u32(..));
     let token = sign_up_and_in(up.addr, &name).await;
     let answered_by = profile_answered_by(up.addr, &token, &name).await;
@@ -312,24 +269,7 @@ async fn servers_stop_by_themselves_when_up_is_killed_outright() {
     let dir = std::env::temp_dir().join(format!("switchboard_cli_up_kill_{}", fastrand::u32(..)));
     let data = dir.join("data");
     let data_arg = data.to_str().unwrap().to_string();
-    let up = cli()
-        .spawn_server(
-            &[
-                "up",
-                "--servers",
-                "2",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--echo",
-                "127.0.0.1:0",
-                "--data",
-                &data_arg,
-            ],
-            "system ready",
-        )
-        .await;
+    let up = start_up("2", "127.0.0.1:0", "127.0.0.1:0", &["--data", &data_arg]).await;
     assert_eq!(server_pids(&data_arg, "server-2").len(), 1);
 
     // SIGKILL: no chance to stop its children; they see their standard input close.
