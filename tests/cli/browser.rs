@@ -161,6 +161,19 @@ impl Browser {
             .expect("click");
     }
 
+    /// Presses the profile page's sign-out button and waits for the home page.
+    async fn sign_out(&self) {
+        self.client()
+            .find(Locator::Css("form[action='/logout'] button"))
+            .await
+            .expect("sign-out button")
+            .click()
+            .await
+            .expect("click");
+        self.until("the home page", "return location.pathname === '/'")
+            .await;
+    }
+
     /// Saves a screenshot for the README, when asked to.
     async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
@@ -242,15 +255,7 @@ async fn a_visitor_registers_signs_in_sees_the_profile_and_signs_out() {
         .await;
 
     // Sign out, then sign in with the same name and password.
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .expect("sign-out button")
-        .click()
-        .await
-        .expect("click");
-    browser
-        .until("the home page", "return location.pathname === '/'")
-        .await;
+    browser.sign_out().await;
     browser
         .fill("#signin", "grace", "correct horse battery")
         .await;
@@ -271,15 +276,7 @@ async fn a_visitor_registers_signs_in_sees_the_profile_and_signs_out() {
     browser.screenshot("profile.png").await;
 
     // Sign out: the profile is closed again.
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .expect("sign-out button")
-        .click()
-        .await
-        .expect("click");
-    browser
-        .until("the home page", "return location.pathname === '/'")
-        .await;
+    browser.sign_out().await;
     c.goto(&format!("{site}/profile")).await.expect("profile");
     let path = browser.path().await;
     assert_eq!(
