@@ -391,6 +391,24 @@ async fn the_dashboard_shows_failover_and_changes_the_strategy() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Reloaded, the page draws the minutes before it was opened from the balancer's history
+    // at once, not only what arrives from now on (a point a second).
+    c.refresh().await.expect("reload");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let points = c
+        .execute(
+            "return [...document.querySelectorAll('#rps polyline')]\
+             .map((l) => l.getAttribute('points').split(' ').length)\
+             .reduce((a, b) => Math.max(a, b), 0)",
+            vec![],
+        )
+        .await
+        .expect("count points");
+    assert!(
+        points.as_u64().unwrap_or(0) >= 8,
+        "the chart after a reload has {points} points"
+    );
+
     browser.close().await;
     stop(up, &data).await;
 }

@@ -25,7 +25,8 @@
 //! - `health.rs`: active checks (HTTP GET expecting 2xx, or a TCP connect; interval, timeout,
 //!   rise and fall); passive ejection is [`Backend::eject`].
 //!
-//! - [`admin`]: the admin API, `GET /status` (JSON) and `GET /metrics` (Prometheus).
+//! - [`admin`]: the admin API, `GET /status` (JSON), `GET /metrics` (Prometheus), `GET /events`
+//!   (server-sent status), `GET /history` (the last three minutes) and the dashboard page.
 //! - [`http`]: HTTP mode, [`http::HttpProxy`], run by the `switchboard-http` server.
 //!
 //! Strategies know nothing of sockets or HTTP; the proxies lease a backend, send, and report

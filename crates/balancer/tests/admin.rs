@@ -56,6 +56,21 @@ async fn status_and_metrics_report_every_backend() {
         .await
         .contains("\"strategy\":\"ip-hash\""));
 
+    // The history: a sample a second (the first at once), each naming every backend.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let history = http_get(addr, "/history").await;
+        let body = history.split_once("\r\n\r\n").unwrap().1;
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        if let Some(sample) = json["samples"].as_array().and_then(|s| s.last()) {
+            assert_eq!(sample["backends"][0]["addr"], "127.0.0.1:9001", "{body}");
+            assert_eq!(sample["backends"][0]["total"], 2, "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no sample: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
     let metrics = http_get(addr, "/metrics").await;
     for line in [
         "switchboard_balancer_backend_up{backend=\"127.0.0.1:9002\"} 0",

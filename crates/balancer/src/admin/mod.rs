@@ -1,6 +1,7 @@
 //! The admin listener's API. Reading: `GET /status` (JSON: the strategy and every backend's
 //! state), `GET /metrics` (Prometheus text), `GET /events` (the status every second, as
-//! server-sent events), `GET /` (the dashboard page, drawing those events). Changing, while
+//! server-sent events), `GET /history` (the last three minutes, a sample a second: see
+//! `history.rs`), `GET /` (the dashboard page, drawing those). Changing, while
 //! traffic flows: `PUT /strategy`, `PUT /backends/{i}/weight`, `POST /backends/{i}/drain` and
 //! `/enable`. Loopback by default; elsewhere, changes need the admin token ([`Changes`]).
 
@@ -22,6 +23,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::{Backend, Pool, StrategyKind};
+
+mod history;
+
+pub use history::History;
 
 /// Who may change things through the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,9 +65,23 @@ pub struct AdminState {
 }
 
 /// The admin router.
+///
+/// Inside a tokio runtime it also starts sampling the backends every second for `/history`,
+/// until `state.shutdown`.
 pub fn router(state: AdminState) -> Router {
+    let history = Arc::new(History::default());
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::spawn(history.clone().keep(state.clone()));
+    }
     Router::new()
         .route("/", get(dashboard))
+        .route(
+            "/history",
+            get(move || {
+                let history = history.clone();
+                async move { axum::Json(history.json()) }
+            }),
+        )
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/events", get(events))
