@@ -483,3 +483,204 @@ async fn backend_connections_are_kept_and_reused() {
         lb.stop().await.unwrap();
     }
 }
+
+/// A backend that answers each request with the bytes `script` gives for it (by its number,
+/// from 0, across connections) and closes the connection after it when told. Counts the
+/// connections it accepts and the requests it reads (bodies by Content-Length are read too).
+async fn scripted_backend(
+    script: fn(u64) -> (&'static [u8], bool),
+) -> (SocketAddr, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (a, r) = (accepted.clone(), requests.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            buf.drain(..end + 4 + length);
+                            let (answer, close) = script(r.fetch_add(1, Ordering::SeqCst));
+                            if s.write_all(answer).await.is_err() || close {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, requests)
+}
+
+#[tokio::test]
+async fn chunked_answers_are_relayed_and_the_connection_kept() {
+    let (backend, accepted, _) = scripted_backend(|_| {
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+            false,
+        )
+    })
+    .await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    for _ in 0..5 {
+        let answer = send_raw(
+            lb.addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        // Chunked again towards the client, however the pieces fall.
+        let text: String = body
+            .split("\r\n")
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(text, "hello world", "{body:?}");
+        assert!(body.ends_with("0\r\n\r\n"), "{body:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one backend connection");
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn interim_answers_are_skipped() {
+    let (backend, _, _) = scripted_backend(|_| {
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        )
+    })
+    .await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    let (status, body) = send(
+        lb.addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_delimited_answers_end_when_the_backend_closes() {
+    let (backend, accepted, _) =
+        scripted_backend(|_| (b"HTTP/1.1 200 OK\r\n\r\nall of it, until the close", true)).await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    for _ in 0..3 {
+        let answer = send_raw(
+            lb.addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("all of it, until the close"), "{answer}");
+        assert!(answer.ends_with("0\r\n\r\n"), "complete: {answer:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "never reused");
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_backend_closed_is_not_used() {
+    // Every answer says keep-alive, then the backend closes anyway.
+    let (backend, accepted, requests) =
+        scripted_backend(|_| (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true)).await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Not even a POST, which could not be sent twice, fails on the closed connection.
+    let (status, body) = send(
+        lb.addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "each request sent once");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_answers_are_502() {
+    for script in [
+        (|_| {
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok"[..],
+                false,
+            )
+        }) as fn(u64) -> (&'static [u8], bool),
+        |_| (b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok", false),
+        |_| {
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+                false,
+            )
+        },
+        |_| (b"NOT HTTP AT ALL\r\n\r\n", false),
+        |_| (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", false),
+    ] {
+        let (backend, _, _) = scripted_backend(script).await;
+        let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+        let (status, body) = fetch(lb.addr, "/").await;
+        assert_eq!(status, 502, "{body}");
+        lb.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_answer_cut_short_closes_the_client_connection_without_a_complete_message() {
+    for script in [
+        (|_| {
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."[..],
+                true,
+            )
+        }) as fn(u64) -> (&'static [u8], bool),
+        |_| {
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                true,
+            )
+        },
+    ] {
+        let (backend, _, _) = scripted_backend(script).await;
+        let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+        // A keep-alive request: only a close ends the read.
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            send_raw(lb.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await
+        .expect("the client connection is closed");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        if answer.contains("content-length: 100") {
+            assert!(body.len() < 100, "{body:?}");
+        } else {
+            assert!(!body.ends_with("0\r\n\r\n"), "no last chunk: {body:?}");
+        }
+        lb.stop().await.unwrap();
+    }
+}
