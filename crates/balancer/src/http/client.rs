@@ -9,11 +9,13 @@
 //! reads straight from the socket through `switchboard_http::codec`'s decoders (the same ones
 //! the server uses for request bodies).
 //!
-//! A connection is the `TcpStream` and a read buffer, dropped whenever it is empty when the
-//! connection goes idle. Responses are checked as strictly as requests are: a head that does
-//! not parse, is over [`MAX_HEAD`], or frames its body ambiguously (`Content-Length` with
-//! `Transfer-Encoding`, a length that is not one number, a coding other than `chunked`) is a
-//! failed backend (502) and its connection is closed.
+//! A connection is the `TcpStream` and a read buffer, kept while the connection is idle only
+//! when it is small (at most [`HEAD_READ`], which a small answer fits whole).
+//!
+//! Responses are checked as strictly as requests are: a head that does not parse, is over
+//! [`MAX_HEAD`], or frames its body ambiguously (`Content-Length` with `Transfer-Encoding`, a
+//! length that is not one number, a coding other than `chunked`) is a failed backend (502)
+//! and its connection is closed.
 
 use std::io;
 use std::pin::Pin;
@@ -36,7 +38,10 @@ pub(super) const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// A request body up to this size known in advance is written with its head, in one write.
 const COALESCE: u64 = 16 * 1024;
-/// How much room a read asks for.
+/// Room for a response head (a small answer whole): small enough that the allocator serves
+/// it from its per-thread cache, and kept while the connection is idle.
+const HEAD_READ: usize = 1024;
+/// Room for reading a body, or a head longer than [`HEAD_READ`].
 const READ_SIZE: usize = 8 * 1024;
 
 /// One keep-alive connection to a backend.
@@ -277,7 +282,11 @@ impl Conn {
             if self.buf.len() >= MAX_HEAD {
                 return Err(malformed("response head too large"));
             }
-            self.buf.reserve(READ_SIZE);
+            self.buf.reserve(if self.buf.len() < HEAD_READ / 2 {
+                HEAD_READ
+            } else {
+                READ_SIZE
+            });
             if self.stream.read_buf(&mut self.buf).await? == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -299,9 +308,10 @@ impl Conn {
         }
     }
 
-    /// Made ready to wait in the pool: an empty buffer holds no memory.
+    /// Made ready to wait in the pool, keeping at most a small buffer (a large one, grown
+    /// for a body, is let go).
     fn into_idle(mut self) -> Conn {
-        if self.buf.is_empty() {
+        if self.buf.capacity() > HEAD_READ {
             self.buf = BytesMut::new();
         }
         self
