@@ -684,3 +684,32 @@ async fn an_answer_cut_short_closes_the_client_connection_without_a_complete_mes
         lb.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn request_bodies_reach_the_backend_whole_by_length_or_chunked() {
+    let app = Router::new().fallback(any(|body: axum::body::Bytes| async move {
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+        format!("{} {sum}", body.len())
+    }));
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let backend = server.local_addr();
+    let shutdown = Shutdown::new();
+    let _backend = Running::spawn(backend, shutdown.clone(), server.serve(app, shutdown));
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    // Small (with the head), large (streamed after it), and chunked.
+    for size in [10usize, 100_000] {
+        let body: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        let sum: u64 = body.bytes().map(u64::from).sum();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n{body}"
+        );
+        assert_eq!(
+            send(lb.addr, &request).await,
+            (200, format!("{size} {sum}"))
+        );
+    }
+    let chunked = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let sum: u64 = "abcde".bytes().map(u64::from).sum();
+    assert_eq!(send(lb.addr, chunked).await, (200, format!("5 {sum}")));
+    lb.stop().await.unwrap();
+}

@@ -2,12 +2,13 @@
 //!
 //! Why ours and not hyper's: hyper's client runs each connection as a task of its own, so
 //! every proxied request paid a channel send to that task, a wake-up of it, a oneshot back
-//! with the head, and a body channel for the response; with the balancer pinned to one core
-//! those task switches held it at 0.76x HAProxy's requests per second (33,320 vs 45,669 req/s,
-//! least connections, small responses). Here the task serving the client writes the request
-//! to the backend's socket, parses the response head with `httparse`, and the response body
-//! reads straight from the socket through `switchboard_http::codec`'s decoders (the same ones
-//! the server uses for request bodies).
+//! with the head, and a body channel for the response. With the balancer pinned to one core
+//! (`bench/balance/run.sh`, small responses from three nginx backends), those task switches
+//! held it at 40,120 req/s against HAProxy's 49,708 (0.81x); inline, 43,409 against 49,939
+//! (0.87x). Here the task serving the client writes the request to the backend's socket,
+//! parses the response head with `httparse`, and the response body reads straight from the
+//! socket through `switchboard_http::codec`'s decoders (the ones the server uses for request
+//! bodies).
 //!
 //! A connection is the `TcpStream` and a read buffer, kept while the connection is idle only
 //! when it is small (at most [`HEAD_READ`], which a small answer fits whole).

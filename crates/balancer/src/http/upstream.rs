@@ -4,7 +4,8 @@
 //! refusals and resets-on-connect happen, and until the request is sent it can still go to
 //! another backend whole. An idle connection the backend has closed (or sent anything on)
 //! is dropped at checkout, before a byte is written to it. A connection goes back to its pool
-//! when the response's body has ended cleanly and the response allowed keep-alive.
+//! when the response's body has ended cleanly and the response allowed keep-alive. The
+//! connections are `client.rs`'s own (why not hyper's is said there).
 
 use std::collections::HashMap;
 use std::io;
