@@ -641,10 +641,14 @@ async fn malformed_answers_are_502() {
         |_| (b"NOT HTTP AT ALL\r\n\r\n", false),
         |_| (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", false),
     ] {
-        let (backend, _, _) = scripted_backend(script).await;
+        let (backend, accepted, requests) = scripted_backend(script).await;
         let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
         let (status, body) = fetch(lb.addr, "/").await;
         assert_eq!(status, 502, "{body}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "not replayed");
+        // The connection was closed, not pooled.
+        assert_eq!(fetch(lb.addr, "/").await.0, 502);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
         lb.stop().await.unwrap();
     }
 }

@@ -221,6 +221,19 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether a failure is the connection going away (reset, closed, broken), as opposed to an
+/// answer that could not be understood.
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+    )
+}
+
 fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -419,7 +432,9 @@ impl Inner {
                 }
                 Ok(Err(Failure::Failed(e))) => {
                     lease.finish(Outcome::Failed);
-                    if let Some(again) = replay {
+                    // Only a reset (or a close before the answer) is replayed: a malformed
+                    // answer would most likely come again.
+                    if let Some(again) = replay.filter(|_| is_reset(&e)) {
                         if resets_left > 0 && self.budget.spend() {
                             resets_left -= 1;
                             tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
