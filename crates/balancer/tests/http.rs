@@ -717,3 +717,60 @@ async fn request_bodies_reach_the_backend_whole_by_length_or_chunked() {
     assert_eq!(send(lb.addr, chunked).await, (200, format!("5 {sum}")));
     lb.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_early_answer_to_a_large_upload_reaches_the_client() {
+    // A backend that refuses the upload from its head alone and reads no more of it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            });
+        }
+    });
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+
+    // 64 MiB announced: far more than the sockets between here and the backend hold.
+    let length = 64 * 1024 * 1024;
+    let stream = TcpStream::connect(lb.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+    write.write_all(head.as_bytes()).await.unwrap();
+    let uploading = tokio::spawn(async move {
+        let block = vec![b'x'; 64 * 1024];
+        for _ in 0..length / block.len() {
+            if write.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !answer.ends_with(b"too large") {
+            match read.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the backend's answer within 10 s, not after the response timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    uploading.abort();
+    lb.stop().await.unwrap();
+}

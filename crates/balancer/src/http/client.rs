@@ -219,13 +219,51 @@ impl Conn {
             .write_all(&out.wire[written..])
             .await
             .map_err(Failure::Failed)?;
+        // A backend may answer before it has read the whole body (a 413, say) and stop
+        // reading: its answer is watched for while the body goes out, and wins. The body is
+        // then cut short, so the connection is not used again.
+        let mut early = None;
         if let Some(body) = out.body.take() {
-            self.send_body(body, out.chunked)
-                .await
-                .map_err(Failure::Failed)?;
+            let (mut reader, mut writer) = self.stream.split();
+            let send = send_body(&mut writer, body, out.chunked);
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    sent = &mut send => {
+                        sent.map_err(Failure::Failed)?;
+                        break;
+                    }
+                    head = read_head(&mut reader, &mut self.buf, out.head) => {
+                        match head.map_err(Failure::Failed)? {
+                            (Some(response), framing) => {
+                                early = Some((response, framing));
+                                break;
+                            }
+                            // An interim answer (100 Continue): the body is still wanted.
+                            (None, _) => continue,
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((response, framing)) = early {
+            let mut body = ResponseBody {
+                conn: Some(self),
+                framing,
+                keep_alive: false,
+                pending: None,
+                finished: false,
+            };
+            body.finish_if_empty();
+            return Ok((response, body));
         }
         loop {
-            let (response, framing) = self.read_head(out.head).await.map_err(Failure::Failed)?;
+            let (response, framing) = {
+                let (mut reader, _) = self.stream.split();
+                read_head(&mut reader, &mut self.buf, out.head)
+                    .await
+                    .map_err(Failure::Failed)?
+            };
             let Some(response) = response else { continue };
             let keep_alive = framing_keeps(&response, &framing);
             let body = ResponseBody {
@@ -238,62 +276,6 @@ impl Conn {
             let mut body = body;
             body.finish_if_empty();
             return Ok((response, body));
-        }
-    }
-
-    /// Streams a request body after its head.
-    async fn send_body(&mut self, mut body: UpstreamBody, chunked: bool) -> io::Result<()> {
-        let mut frame_head = BytesMut::new();
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-        {
-            let frame = frame.map_err(io::Error::other)?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if data.is_empty() {
-                continue;
-            }
-            if chunked {
-                frame_head.clear();
-                frame_head.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                self.stream.write_all(&frame_head).await?;
-                self.stream.write_all(&data).await?;
-                self.stream.write_all(b"\r\n").await?;
-            } else {
-                self.stream.write_all(&data).await?;
-            }
-        }
-        if chunked {
-            self.stream.write_all(b"0\r\n\r\n").await?;
-        }
-        Ok(())
-    }
-
-    /// Reads one response head: `None` for an interim (1xx) answer, to be skipped.
-    async fn read_head(
-        &mut self,
-        head_request: bool,
-    ) -> io::Result<(Option<Response<()>>, Framing)> {
-        loop {
-            if !self.buf.is_empty() {
-                if let Some(parsed) = parse_head(&mut self.buf, head_request)? {
-                    return Ok(parsed);
-                }
-            }
-            if self.buf.len() >= MAX_HEAD {
-                return Err(malformed("response head too large"));
-            }
-            self.buf.reserve(if self.buf.len() < HEAD_READ / 2 {
-                HEAD_READ
-            } else {
-                READ_SIZE
-            });
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the backend closed before its answer was complete",
-                ));
-            }
         }
     }
 
@@ -316,6 +298,67 @@ impl Conn {
             self.buf = BytesMut::new();
         }
         self
+    }
+}
+
+/// Streams a request body after its head.
+async fn send_body(
+    writer: &mut tokio::net::tcp::WriteHalf<'_>,
+    mut body: UpstreamBody,
+    chunked: bool,
+) -> io::Result<()> {
+    let mut frame_head = BytesMut::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(io::Error::other)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if chunked {
+            frame_head.clear();
+            frame_head.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            writer.write_all(&frame_head).await?;
+            writer.write_all(&data).await?;
+            writer.write_all(b"\r\n").await?;
+        } else {
+            writer.write_all(&data).await?;
+        }
+    }
+    if chunked {
+        writer.write_all(b"0\r\n\r\n").await?;
+    }
+    Ok(())
+}
+
+/// Reads one response head into `buf`: `None` for an interim (1xx) answer, to be skipped.
+/// Cancel-safe: what was read stays in `buf`.
+async fn read_head(
+    reader: &mut tokio::net::tcp::ReadHalf<'_>,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> io::Result<(Option<Response<()>>, Framing)> {
+    loop {
+        if !buf.is_empty() {
+            if let Some(parsed) = parse_head(buf, head_request)? {
+                return Ok(parsed);
+            }
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(malformed("response head too large"));
+        }
+        buf.reserve(if buf.len() < HEAD_READ / 2 {
+            HEAD_READ
+        } else {
+            READ_SIZE
+        });
+        if reader.read_buf(buf).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the backend closed before its answer was complete",
+            ));
+        }
     }
 }
 
