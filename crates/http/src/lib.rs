@@ -23,6 +23,8 @@
 //!   hyper's. [`upgrade`]: a request that asks to switch protocols carries an
 //!   [`OnUpgrade`](upgrade::OnUpgrade) that yields the connection's stream once a 101 is
 //!   written.
+//! - [`codec`]: the HTTP/1 body decoders (`Content-Length`, chunked) for clients of this
+//!   crate that read HTTP/1 themselves (the balancer's backend connections).
 //! - `conn.rs`: one connection's life: TLS handshake, protocol detection, the HTTP/1 codec or
 //!   hyper's HTTP/2 connection, and the timers that end it.
 //! - `activity.rs`: what a connection is doing (requests in flight, when the last response
@@ -82,6 +84,7 @@
 
 mod activity;
 mod body;
+pub mod codec;
 mod conn;
 mod h1;
 mod io;

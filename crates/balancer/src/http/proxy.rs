@@ -6,6 +6,7 @@
 //! ones; send; stream the answer back. The backend stays leased until the answer's body is
 //! done. An idempotent request without a body may be sent once more after a reset, within
 //! the retry budget; any other request that may have reached a backend is never sent twice.
+//! Requests go to backends through the HTTP/1.1 client in `client.rs`, inline in this task.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,11 +22,11 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
 use super::access_log::{AccessLog, Entry, LogFormat};
 use super::budget::RetryBudget;
+use super::client::{Failure, Outgoing, ResponseBody};
 use super::upstream::Upstreams;
 use crate::{Lease, Outcome, PickContext, Pool};
 
@@ -220,6 +221,19 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether a failure is the connection going away (reset, closed, broken), as opposed to an
+/// answer that could not be understood.
+fn is_reset(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
+    )
+}
+
 fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
@@ -251,12 +265,6 @@ fn sticky_target(pool: &Pool, sticky: bool, headers: &HeaderMap) -> Option<Arc<c
 
 /// The body of a request sent to a backend.
 pub type UpstreamBody = BoxBody<Bytes, BoxError>;
-
-fn empty() -> UpstreamBody {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed()
-}
 
 impl Inner {
     /// Forwards a request and logs it.
@@ -355,9 +363,21 @@ impl Inner {
 
         // A bodiless idempotent request may be sent again after a reset; any other goes once.
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
-        let mut body = Some(body.map_err(BoxError::from).boxed());
         let mut resets_left = u32::from(replayable);
-        let mut unsent: Option<Request<UpstreamBody>> = None;
+        // Encoded once, whichever backend it goes to (a small body read with it).
+        let body = body.map_err(BoxError::from).boxed();
+        let mut outgoing = match Outgoing::encode(&parts.method, &uri, &parts.headers, body).await {
+            Ok(outgoing) => Some(outgoing),
+            Err(e) => {
+                tracing::info!(error = %e, "request body failed before it was sent");
+                let failed = answer(
+                    StatusCode::BAD_REQUEST,
+                    "bad request: the request body failed",
+                    true,
+                );
+                return (failed, None);
+            }
+        };
 
         // Stickiness: the backend the client's cookie names goes first, while it is healthy.
         let mut pinned = sticky_target(&self.pool, self.config.sticky, &parts.headers);
@@ -367,7 +387,7 @@ impl Inner {
                 break;
             };
             let mut lease = backend.lease();
-            let mut conn = match self
+            let conn = match self
                 .upstreams
                 .checkout(&backend.addr, self.config.connect_timeout)
                 .await
@@ -381,33 +401,13 @@ impl Inner {
                     continue;
                 }
             };
-            let outgoing = match unsent.take() {
-                Some(request) => request,
-                None => {
-                    let body = if replayable {
-                        empty()
-                    } else {
-                        match body.take() {
-                            Some(body) => body,
-                            None => break,
-                        }
-                    };
-                    let mut outgoing = Request::new(body);
-                    *outgoing.method_mut() = parts.method.clone();
-                    *outgoing.uri_mut() = uri.clone();
-                    *outgoing.headers_mut() = parts.headers.clone();
-                    outgoing
-                }
-            };
-            let sent = tokio::time::timeout(
-                self.config.response_timeout,
-                conn.sender.try_send_request(outgoing),
-            )
-            .await;
+            let Some(out) = outgoing.take() else { break };
+            let replay = if replayable { out.replay() } else { None };
+            let sent = tokio::time::timeout(self.config.response_timeout, conn.request(out)).await;
             match sent {
-                Ok(Ok(response)) => {
+                Ok(Ok((head, body))) => {
                     lease.answered();
-                    let mut relayed = relay(self.clone(), response, lease, conn.sender);
+                    let mut relayed = relay(self.clone(), head, body, lease);
                     if self.config.sticky {
                         let token = backend.sticky_token();
                         if pinned_token.as_deref() != Some(token.as_str()) {
@@ -422,19 +422,25 @@ impl Inner {
                     let named = self.access_log.is_some().then(|| backend.addr.clone());
                     return (relayed, named);
                 }
-                Ok(Err(mut e)) => {
+                Ok(Err(Failure::Unsent(out, e))) => {
+                    // Not one byte reached the backend (the connection failed on the first
+                    // write), so it may go anywhere, whatever its method.
+                    tracing::debug!(backend = %backend.addr, error = %e, "request not sent; trying again");
                     lease.finish(Outcome::Failed);
-                    // Handed back: it was never dispatched (the connection closed first), so
-                    // it may go anywhere, whatever its method.
-                    if let Some(request) = e.take_message() {
-                        unsent = Some(request);
-                        continue;
-                    }
-                    let e = e.into_error();
-                    if replayable && resets_left > 0 && self.budget.spend() {
-                        resets_left -= 1;
-                        tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
-                        continue;
+                    outgoing = Some(out);
+                    continue;
+                }
+                Ok(Err(Failure::Failed(e))) => {
+                    lease.finish(Outcome::Failed);
+                    // Only a reset (or a close before the answer) is replayed: a malformed
+                    // answer would most likely come again.
+                    if let Some(again) = replay.filter(|_| is_reset(&e)) {
+                        if resets_left > 0 && self.budget.spend() {
+                            resets_left -= 1;
+                            tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
+                            outgoing = Some(again);
+                            continue;
+                        }
                     }
                     tracing::warn!(backend = %backend.addr, error = %e, "backend failed mid-request");
                     let failed = answer(
@@ -532,52 +538,50 @@ impl Inner {
     }
 }
 
-/// The backend's answer on its way to the client. When its body ends, the backend connection
-/// goes back to the pool and the lease ends; dropped early, both are let go.
+/// The backend's answer on its way to the client. When its body ends cleanly, the backend
+/// connection goes back to the pool (if the answer allowed keep-alive) and the lease ends;
+/// dropped early or failed, the connection is closed and the lease let go.
 fn relay(
     proxy: Arc<Inner>,
-    response: Response<Incoming>,
+    head: Response<()>,
+    body: ResponseBody,
     lease: Lease,
-    sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
 ) -> Response<ProxyBody> {
-    let (mut parts, body) = response.into_parts();
+    let (mut parts, ()) = head.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let done = Done {
-        proxy,
-        lease,
-        sender,
+    parts.version = http::Version::HTTP_11;
+    let mut relayed = Relayed {
+        body,
+        done: Some(Done { proxy, lease }),
     };
     // An empty body (204, 304, a HEAD's answer) may never be polled: done already.
-    let done = if body.is_end_stream() {
-        done.check_in();
-        None
-    } else {
-        Some(done)
-    };
-    let relayed = Relayed { inner: body, done };
+    relayed.check_in_if_done();
     Response::from_parts(parts, relayed.boxed())
 }
 
-/// What a relayed answer holds until its body ends: the lease (which names the backend) and
-/// the backend connection, to go back to the pool.
+/// What a relayed answer holds until its body ends: the lease (which names the backend).
 struct Done {
     proxy: Arc<Inner>,
     lease: Lease,
-    sender: hyper::client::conn::http1::SendRequest<UpstreamBody>,
 }
 
-impl Done {
-    fn check_in(self) {
-        let addr = &self.lease.backend().addr;
-        self.proxy.upstreams.checkin(addr, self.sender);
-    }
+/// A backend's response body as the client's server sees it.
+struct Relayed {
+    body: ResponseBody,
+    done: Option<Done>,
 }
 
-pin_project_lite::pin_project! {
-    struct Relayed {
-        #[pin]
-        inner: Incoming,
-        done: Option<Done>,
+impl Relayed {
+    fn check_in_if_done(&mut self) {
+        if !self.body.is_done() {
+            return;
+        }
+        if let Some(done) = self.done.take() {
+            if let Some(conn) = self.body.take_idle() {
+                let addr = &done.lease.backend().addr;
+                done.proxy.upstreams.checkin(addr, conn);
+            }
+        }
     }
 }
 
@@ -589,24 +593,20 @@ impl Body for Relayed {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        let frame = std::task::ready!(this.inner.as_mut().poll_frame(cx));
-        // hyper stops polling a body that says it has ended, so the end is caught here, not
-        // only at a final `None`.
-        if frame.is_none() || this.inner.is_end_stream() {
-            if let Some(done) = this.done.take() {
-                done.check_in();
-            }
-        }
-        Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+        let this = self.get_mut();
+        let data = std::task::ready!(this.body.poll_data(cx));
+        // The server stops polling a body that says it has ended, so the end is caught here,
+        // not only at a final `None`.
+        this.check_in_if_done();
+        Poll::Ready(data.map(|d| d.map(Frame::data).map_err(BoxError::from)))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.body.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.body.size_hint()
     }
 }
 

@@ -1,4 +1,7 @@
-//! Request bodies on the wire: `Content-Length` and chunked decoding (RFC 9112 §6, §7.1).
+//! Message bodies on the wire: `Content-Length` and chunked decoding (RFC 9112 §6, §7.1).
+//!
+//! The one chunked decoder of the workspace: the server reads request bodies with it, and the
+//! balancer's backend client reads response bodies with it (through [`crate::codec`]).
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -10,7 +13,7 @@ const MAX_TRAILERS: usize = 16 * 1024;
 
 /// What one step of decoding gave.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Decoded {
+pub enum Decoded {
     /// Body bytes.
     Data(Bytes),
     /// The body is over.
@@ -21,13 +24,16 @@ pub(crate) enum Decoded {
 
 /// A body's decoder: how much is left, and where in the chunked framing it is.
 #[derive(Debug, Clone)]
-pub(crate) enum Decoder {
+pub enum Decoder {
+    /// `Content-Length`: this many bytes left.
     Length(u64),
+    /// `Transfer-Encoding: chunked`.
     Chunked(Chunked),
 }
 
+/// Where a chunked body's decoding is (its fields are private).
 #[derive(Debug, Clone)]
-pub(crate) struct Chunked {
+pub struct Chunked {
     state: State,
     /// Bytes of the current size line or the trailer section so far, for their limits.
     line: usize,
@@ -64,11 +70,13 @@ enum State {
 }
 
 impl Decoder {
-    pub(crate) fn length(n: u64) -> Self {
+    /// A body of `n` bytes.
+    pub fn length(n: u64) -> Self {
         Decoder::Length(n)
     }
 
-    pub(crate) fn chunked() -> Self {
+    /// A chunked body, from its first chunk-size line.
+    pub fn chunked() -> Self {
         Decoder::Chunked(Chunked {
             state: State::Size { digits: 0 },
             line: 0,
@@ -77,15 +85,16 @@ impl Decoder {
     }
 
     /// Bytes still expected, when the framing says (`Content-Length`).
-    pub(crate) fn remaining(&self) -> Option<u64> {
+    pub fn remaining(&self) -> Option<u64> {
         match self {
             Decoder::Length(n) => Some(*n),
             Decoder::Chunked(_) => None,
         }
     }
 
-    /// Decodes from the front of `buf`, taking what it uses.
-    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, &'static str> {
+    /// Decodes from the front of `buf`, taking what it uses. An error is malformed framing:
+    /// the connection cannot be trusted after it.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, &'static str> {
         match self {
             Decoder::Length(0) => Ok(Decoded::Done),
             Decoder::Length(left) => {

@@ -14,7 +14,8 @@
 //!   endings, an HTTP/1.1 request without exactly one Host): 400 and the connection closed;
 //!   codings before `chunked` (`gzip, chunked`): 501; `CONNECT`: 405; a head over
 //!   `Limits::max_header_bytes`: 431.
-//! - `decode.rs`: request bodies by `Content-Length` or chunked, strict about the framing.
+//! - `decode.rs`: bodies by `Content-Length` or chunked, strict about the framing; public as
+//!   [`crate::codec`] for the balancer's backend client (one chunked decoder in the workspace).
 //! - `body.rs`: the request body between the connection and the service (the service's end is
 //!   [`RequestBody`](crate::RequestBody)); the socket is read only when the service asks.
 //! - `encode.rs`: response heads (framing chosen from the body's size: `Content-Length`,
@@ -28,7 +29,7 @@
 
 mod body;
 mod conn;
-mod decode;
+pub(crate) mod decode;
 mod encode;
 mod head;
 
