@@ -11,21 +11,27 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tower_service::Service;
 
-use super::body::{channel, BodySender};
-use super::decode::{Decoded, Decoder};
-use super::encode::{self, Framing as Out};
-use super::head::{self, Framing, Head, Refusal};
-use super::Error;
+mod pending;
+mod read;
+
+use read::read_more;
+
 use crate::activity::Activity;
 use crate::conn::BoxError;
+use crate::h1::body::{channel, BodySender};
+use crate::h1::decode::{Decoded, Decoder};
+use crate::h1::encode::{self, Framing as Out};
+use crate::h1::head::{self, Framing, Head, Refusal};
+use crate::h1::Error;
 use crate::upgrade::{self, UpgradeSender};
 use crate::{PeerAddr, RequestBody, Scheme};
+use pending::Pending;
 
 /// Bytes asked of the socket per read. The read lands in a buffer on the stack and only what
 /// came is copied to the heap, so a connection waiting for its next request holds no buffer.
@@ -75,54 +81,6 @@ pub(crate) struct Conn<'a, T, S> {
     /// How much of `read` is known to hold no complete head: a head can only end on a LF, so
     /// bytes without one are not parsed again (one byte per segment would cost O(n²)).
     scanned: usize,
-}
-
-/// Bytes waiting to be written: `buf` (heads, small frames, chunk framing) from `pos`, then
-/// `data` (a large frame, not copied), then `tail` (chunk framing after it).
-#[derive(Default)]
-struct Pending {
-    buf: Vec<u8>,
-    pos: usize,
-    data: Bytes,
-    tail: &'static [u8],
-}
-
-impl Pending {
-    fn is_empty(&self) -> bool {
-        self.pos == self.buf.len() && self.data.is_empty() && self.tail.is_empty()
-    }
-
-    fn advance(&mut self, mut n: usize) {
-        let in_buf = (self.buf.len() - self.pos).min(n);
-        self.pos += in_buf;
-        n -= in_buf;
-        let in_data = self.data.len().min(n);
-        self.data.advance(in_data);
-        n -= in_data;
-        self.tail = &self.tail[n.min(self.tail.len())..];
-    }
-
-    /// Queues body bytes: copied when small, otherwise kept as they are.
-    fn push(&mut self, data: Bytes, after: &'static [u8]) {
-        if data.len() <= COPY_LIMIT || !self.data.is_empty() {
-            self.buf.extend_from_slice(&data);
-            self.buf.extend_from_slice(after);
-        } else {
-            self.data = data;
-            self.tail = after;
-        }
-    }
-
-    /// Queues framing bytes after everything queued.
-    fn push_tail(&mut self, bytes: &'static [u8]) {
-        if self.data.is_empty() && self.tail.is_empty() {
-            self.buf.extend_from_slice(bytes);
-        } else if self.tail == b"\r\n" && bytes == encode::LAST_CHUNK {
-            self.tail = b"\r\n0\r\n\r\n";
-        } else if self.tail.is_empty() {
-            self.tail = bytes;
-        }
-    }
 }
 
 /// The request body's state, from the connection's side.
@@ -729,243 +687,5 @@ where
     }
 }
 
-/// Reads what the socket has (up to [`READ_CHUNK`]) and appends it to `read`. The read goes
-/// through the stack, so nothing is allocated before bytes come, and then only what came.
-fn read_more<T: AsyncRead + Unpin>(
-    io: &mut T,
-    read: &mut BytesMut,
-    activity: &Activity,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<usize>> {
-    let mut chunk = [const { MaybeUninit::<u8>::uninit() }; READ_CHUNK];
-    let mut buf = ReadBuf::uninit(&mut chunk);
-    ready!(Pin::new(io).poll_read(cx, &mut buf))?;
-    let filled = buf.filled();
-    if !filled.is_empty() {
-        activity.moved();
-        read.extend_from_slice(filled);
-    }
-    Poll::Ready(Ok(filled.len()))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::Full;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::time::Instant;
-
-    #[derive(Clone)]
-    struct Hello;
-
-    impl Service<Request<RequestBody>> for Hello {
-        type Response = Response<Full<Bytes>>;
-        type Error = Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
-            std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
-        }
-    }
-
-    #[tokio::test]
-    async fn an_idle_connection_holds_no_buffers() {
-        let (server, mut client) = tokio::io::duplex(64 * 1024);
-        let closing = AtomicBool::new(false);
-        let settings = Settings {
-            peer: "127.0.0.1:1".parse().unwrap(),
-            scheme: Scheme::Http,
-            activity: Activity::new(Instant::now()),
-            max_head: 16 * 1024,
-            drain_timeout: None,
-            closing: &closing,
-        };
-        let mut conn = Conn::new(server, BytesMut::new(), Hello, settings);
-        for _ in 0..2 {
-            client
-                .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
-                .await
-                .unwrap();
-            let mut answer = vec![0u8; 4096];
-            let mut got = 0;
-            {
-                let mut run = pin!(conn.run());
-                while !answer[..got].ends_with(b"hello") {
-                    tokio::select! {
-                        n = client.read(&mut answer[got..]) => got += n.unwrap(),
-                        _ = &mut run => panic!("the connection ended"),
-                    }
-                }
-                // One more turn: the connection is back waiting for a request.
-                tokio::select! {
-                    biased;
-                    _ = &mut run => panic!("the connection ended"),
-                    () = tokio::task::yield_now() => {}
-                }
-            }
-            assert!(answer[..got].starts_with(b"HTTP/1.1 200 OK\r\n"));
-            assert_eq!(conn.buffers(), (0, 0), "no buffer held while idle");
-        }
-    }
-
-    fn settings(closing: &AtomicBool) -> Settings<'_> {
-        Settings {
-            peer: "127.0.0.1:1".parse().unwrap(),
-            scheme: Scheme::Http,
-            activity: Activity::new(Instant::now()),
-            max_head: 16 * 1024,
-            drain_timeout: None,
-            closing,
-        }
-    }
-
-    /// A service from a closure.
-    struct FnService<F>(F);
-
-    impl<F, Fut, B> Service<Request<RequestBody>> for FnService<F>
-    where
-        F: FnMut(Request<RequestBody>) -> Fut,
-        Fut: Future<Output = Response<B>> + 'static,
-    {
-        type Response = Response<B>;
-        type Error = Infallible;
-        type Future = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>>>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
-            let fut = (self.0)(req);
-            Box::pin(async move { Ok(fut.await) })
-        }
-    }
-
-    /// Reads until EOF.
-    async fn read_all(mut client: tokio::io::DuplexStream) -> Vec<u8> {
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).await.unwrap();
-        got
-    }
-
-    #[tokio::test]
-    async fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line() {
-        let (server, mut client) = tokio::io::duplex(64 * 1024);
-        let closing = AtomicBool::new(false);
-        let mut conn = Conn::new(server, BytesMut::new(), Hello, settings(&closing));
-        let filler: String = (0..60)
-            .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(180)))
-            .collect();
-        let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{filler}Connection: close\r\n\r\n");
-        let lines = head.matches('\n').count();
-        let before = head::PARSES.with(|n| n.get());
-        let client = async move {
-            for byte in head.as_bytes() {
-                client.write_all(&[*byte]).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            read_all(client).await
-        };
-        let (served, answer) = tokio::join!(conn.run(), client);
-        assert!(served.is_ok());
-        assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
-        let parses = head::PARSES.with(|n| n.get()) - before;
-        assert!(parses <= lines + 1, "{parses} parses for {lines} lines");
-    }
-
-    #[tokio::test]
-    async fn a_partly_written_100_continue_is_finished_before_the_response() {
-        /// Asks for the body once, then drops it, then answers.
-        struct AskThenDrop {
-            body: Option<RequestBody>,
-            polls: u8,
-        }
-        impl Future for AskThenDrop {
-            type Output = Response<Full<Bytes>>;
-            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-                self.polls += 1;
-                match self.polls {
-                    1 => {
-                        if let Some(body) = self.body.as_mut() {
-                            let _ = Pin::new(body).poll_frame(cx);
-                        }
-                    }
-                    2 => self.body = None,
-                    _ => return Poll::Ready(Response::new(Full::new(Bytes::from("nope")))),
-                }
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
-        // Room for 10 bytes: `100 Continue` goes out in pieces as the client reads.
-        let (server, mut client) = tokio::io::duplex(10);
-        let closing = AtomicBool::new(false);
-        let service = FnService(|req: Request<RequestBody>| AskThenDrop {
-            body: Some(req.into_body()),
-            polls: 0,
-        });
-        let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
-        let client = async move {
-            client
-                .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
-                .await
-                .unwrap();
-            read_all(client).await
-        };
-        let (_, answer) = tokio::join!(conn.run(), client);
-        let text = String::from_utf8_lossy(&answer);
-        assert!(
-            text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
-            "{text:?}"
-        );
-        assert!(text.ends_with("nope"), "{text:?}");
-    }
-
-    #[tokio::test]
-    async fn a_waiting_response_body_flushes_what_was_written() {
-        /// One frame, then pending for ever.
-        struct OneThenWait(Option<Bytes>);
-        impl Body for OneThenWait {
-            type Data = Bytes;
-            type Error = Infallible;
-            fn poll_frame(
-                mut self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-            ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-                match self.0.take() {
-                    Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                    None => Poll::Pending,
-                }
-            }
-        }
-        // A stream that holds writes until flushed, as TLS may.
-        let (server, mut client) = tokio::io::duplex(64 * 1024);
-        let server = tokio::io::BufWriter::new(server);
-        let closing = AtomicBool::new(false);
-        let service = FnService(|_| async {
-            Response::new(OneThenWait(Some(Bytes::from_static(b"data: event\n\n"))))
-        });
-        let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
-        client
-            .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut got = Vec::new();
-        let run = conn.run();
-        let mut run = pin!(run);
-        while !got.ends_with(b"data: event\n\n\r\n") {
-            let mut chunk = [0u8; 1024];
-            tokio::select! {
-                n = client.read(&mut chunk) => got.extend_from_slice(&chunk[..n.unwrap()]),
-                _ = &mut run => panic!("the connection ended"),
-                () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
-                    panic!("the event did not come: {:?}", String::from_utf8_lossy(&got))
-                }
-            }
-        }
-    }
-}
+mod tests;

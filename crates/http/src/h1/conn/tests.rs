@@ -1,0 +1,223 @@
+//! The connection loop's own checks: what it holds while idle, how often it parses, and how
+//! it writes when the socket takes little at a time (in-memory streams).
+
+use super::*;
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+#[derive(Clone)]
+struct Hello;
+
+impl Service<Request<RequestBody>> for Hello {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_holds_no_buffers() {
+    let (server, mut client) = tokio::io::duplex(64 * 1024);
+    let closing = AtomicBool::new(false);
+    let settings = Settings {
+        peer: "127.0.0.1:1".parse().unwrap(),
+        scheme: Scheme::Http,
+        activity: Activity::new(Instant::now()),
+        max_head: 16 * 1024,
+        drain_timeout: None,
+        closing: &closing,
+    };
+    let mut conn = Conn::new(server, BytesMut::new(), Hello, settings);
+    for _ in 0..2 {
+        client
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+            .await
+            .unwrap();
+        let mut answer = vec![0u8; 4096];
+        let mut got = 0;
+        {
+            let mut run = pin!(conn.run());
+            while !answer[..got].ends_with(b"hello") {
+                tokio::select! {
+                    n = client.read(&mut answer[got..]) => got += n.unwrap(),
+                    _ = &mut run => panic!("the connection ended"),
+                }
+            }
+            // One more turn: the connection is back waiting for a request.
+            tokio::select! {
+                biased;
+                _ = &mut run => panic!("the connection ended"),
+                () = tokio::task::yield_now() => {}
+            }
+        }
+        assert!(answer[..got].starts_with(b"HTTP/1.1 200 OK\r\n"));
+        assert_eq!(conn.buffers(), (0, 0), "no buffer held while idle");
+    }
+}
+
+fn settings(closing: &AtomicBool) -> Settings<'_> {
+    Settings {
+        peer: "127.0.0.1:1".parse().unwrap(),
+        scheme: Scheme::Http,
+        activity: Activity::new(Instant::now()),
+        max_head: 16 * 1024,
+        drain_timeout: None,
+        closing,
+    }
+}
+
+/// A service from a closure.
+struct FnService<F>(F);
+
+impl<F, Fut, B> Service<Request<RequestBody>> for FnService<F>
+where
+    F: FnMut(Request<RequestBody>) -> Fut,
+    Fut: Future<Output = Response<B>> + 'static,
+{
+    type Response = Response<B>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>>>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
+        let fut = (self.0)(req);
+        Box::pin(async move { Ok(fut.await) })
+    }
+}
+
+/// Reads until EOF.
+async fn read_all(mut client: tokio::io::DuplexStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    got
+}
+
+#[tokio::test]
+async fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line() {
+    let (server, mut client) = tokio::io::duplex(64 * 1024);
+    let closing = AtomicBool::new(false);
+    let mut conn = Conn::new(server, BytesMut::new(), Hello, settings(&closing));
+    let filler: String = (0..60)
+        .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(180)))
+        .collect();
+    let head = format!("GET / HTTP/1.1\r\nHost: x\r\n{filler}Connection: close\r\n\r\n");
+    let lines = head.matches('\n').count();
+    let before = head::PARSES.with(|n| n.get());
+    let client = async move {
+        for byte in head.as_bytes() {
+            client.write_all(&[*byte]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        read_all(client).await
+    };
+    let (served, answer) = tokio::join!(conn.run(), client);
+    assert!(served.is_ok());
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    let parses = head::PARSES.with(|n| n.get()) - before;
+    assert!(parses <= lines + 1, "{parses} parses for {lines} lines");
+}
+
+#[tokio::test]
+async fn a_partly_written_100_continue_is_finished_before_the_response() {
+    /// Asks for the body once, then drops it, then answers.
+    struct AskThenDrop {
+        body: Option<RequestBody>,
+        polls: u8,
+    }
+    impl Future for AskThenDrop {
+        type Output = Response<Full<Bytes>>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.polls += 1;
+            match self.polls {
+                1 => {
+                    if let Some(body) = self.body.as_mut() {
+                        let _ = Pin::new(body).poll_frame(cx);
+                    }
+                }
+                2 => self.body = None,
+                _ => return Poll::Ready(Response::new(Full::new(Bytes::from("nope")))),
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    // Room for 10 bytes: `100 Continue` goes out in pieces as the client reads.
+    let (server, mut client) = tokio::io::duplex(10);
+    let closing = AtomicBool::new(false);
+    let service = FnService(|req: Request<RequestBody>| AskThenDrop {
+        body: Some(req.into_body()),
+        polls: 0,
+    });
+    let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
+    let client = async move {
+        client
+            .write_all(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        read_all(client).await
+    };
+    let (_, answer) = tokio::join!(conn.run(), client);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{text:?}"
+    );
+    assert!(text.ends_with("nope"), "{text:?}");
+}
+
+#[tokio::test]
+async fn a_waiting_response_body_flushes_what_was_written() {
+    /// One frame, then pending for ever.
+    struct OneThenWait(Option<Bytes>);
+    impl Body for OneThenWait {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            match self.0.take() {
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                None => Poll::Pending,
+            }
+        }
+    }
+    // A stream that holds writes until flushed, as TLS may.
+    let (server, mut client) = tokio::io::duplex(64 * 1024);
+    let server = tokio::io::BufWriter::new(server);
+    let closing = AtomicBool::new(false);
+    let service = FnService(|_| async {
+        Response::new(OneThenWait(Some(Bytes::from_static(b"data: event\n\n"))))
+    });
+    let mut conn = Conn::new(server, BytesMut::new(), service, settings(&closing));
+    client
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let run = conn.run();
+    let mut run = pin!(run);
+    while !got.ends_with(b"data: event\n\n\r\n") {
+        let mut chunk = [0u8; 1024];
+        tokio::select! {
+            n = client.read(&mut chunk) => got.extend_from_slice(&chunk[..n.unwrap()]),
+            _ = &mut run => panic!("the connection ended"),
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
+                panic!("the event did not come: {:?}", String::from_utf8_lossy(&got))
+            }
+        }
+    }
+}
