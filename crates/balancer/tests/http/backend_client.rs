@@ -1,0 +1,296 @@
+//! The balancer's HTTP/1.1 client to its backends, against backends that answer from a script:
+//! chunked and close-delimited answers, interim answers, pooled connections the backend
+//! closed, malformed and cut-short answers, request bodies, an early answer to an upload.
+
+use super::*;
+
+/// A backend that answers each request with the bytes `script` gives for it (by its number,
+/// from 0, across connections) and closes the connection after it when told. Counts the
+/// connections it accepts and the requests it reads (bodies by Content-Length are read too).
+async fn scripted_backend(
+    script: fn(u64) -> (&'static [u8], bool),
+) -> (SocketAddr, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let (a, r) = (accepted.clone(), requests.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length: "))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            buf.drain(..end + 4 + length);
+                            let (answer, close) = script(r.fetch_add(1, Ordering::SeqCst));
+                            if s.write_all(answer).await.is_err() || close {
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, requests)
+}
+
+#[tokio::test]
+async fn chunked_answers_are_relayed_and_the_connection_kept() {
+    let (backend, accepted, _) = scripted_backend(|_| {
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+            false,
+        )
+    })
+    .await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    for _ in 0..5 {
+        let answer = send_raw(
+            lb.addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        // Chunked again towards the client, however the pieces fall.
+        let text: String = body
+            .split("\r\n")
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(text, "hello world", "{body:?}");
+        assert!(body.ends_with("0\r\n\r\n"), "{body:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one backend connection");
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn interim_answers_are_skipped() {
+    let (backend, _, _) = scripted_backend(|_| {
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            false,
+        )
+    })
+    .await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    let (status, body) = send(
+        lb.addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_delimited_answers_end_when_the_backend_closes() {
+    let (backend, accepted, _) =
+        scripted_backend(|_| (b"HTTP/1.1 200 OK\r\n\r\nall of it, until the close", true)).await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    for _ in 0..3 {
+        let answer = send_raw(
+            lb.addr,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("all of it, until the close"), "{answer}");
+        assert!(answer.ends_with("0\r\n\r\n"), "complete: {answer:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "never reused");
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_backend_closed_is_not_used() {
+    // Every answer says keep-alive, then the backend closes anyway.
+    let (backend, accepted, requests) =
+        scripted_backend(|_| (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true)).await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Not even a POST, which could not be sent twice, fails on the closed connection.
+    let (status, body) = send(
+        lb.addr,
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    assert_eq!(requests.load(Ordering::SeqCst), 3, "each request sent once");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn malformed_answers_are_502() {
+    for script in [
+        (|_| {
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok"[..],
+                false,
+            )
+        }) as fn(u64) -> (&'static [u8], bool),
+        |_| (b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok", false),
+        |_| {
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+                false,
+            )
+        },
+        |_| (b"NOT HTTP AT ALL\r\n\r\n", false),
+        |_| (b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", false),
+    ] {
+        let (backend, accepted, requests) = scripted_backend(script).await;
+        let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+        let (status, body) = fetch(lb.addr, "/").await;
+        assert_eq!(status, 502, "{body}");
+        assert_eq!(requests.load(Ordering::SeqCst), 1, "not replayed");
+        // The connection was closed, not pooled.
+        assert_eq!(fetch(lb.addr, "/").await.0, 502);
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        lb.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_answer_cut_short_closes_the_client_connection_without_a_complete_message() {
+    for script in [
+        (|_| {
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten.."[..],
+                true,
+            )
+        }) as fn(u64) -> (&'static [u8], bool),
+        |_| {
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                true,
+            )
+        },
+    ] {
+        let (backend, _, _) = scripted_backend(script).await;
+        let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+        // A keep-alive request: only a close ends the read.
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            send_raw(lb.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await
+        .expect("the client connection is closed");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let body = answer.split_once("\r\n\r\n").unwrap().1;
+        if answer.contains("content-length: 100") {
+            assert!(body.len() < 100, "{body:?}");
+        } else {
+            assert!(!body.ends_with("0\r\n\r\n"), "no last chunk: {body:?}");
+        }
+        lb.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn request_bodies_reach_the_backend_whole_by_length_or_chunked() {
+    let app = Router::new().fallback(any(|body: axum::body::Bytes| async move {
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+        format!("{} {sum}", body.len())
+    }));
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let backend = server.local_addr();
+    let shutdown = Shutdown::new();
+    let _backend = Running::spawn(backend, shutdown.clone(), server.serve(app, shutdown));
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    // Small (with the head), large (streamed after it), and chunked.
+    for size in [10usize, 100_000] {
+        let body: String = (0..size).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        let sum: u64 = body.bytes().map(u64::from).sum();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n{body}"
+        );
+        assert_eq!(
+            send(lb.addr, &request).await,
+            (200, format!("{size} {sum}"))
+        );
+    }
+    let chunked = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let sum: u64 = "abcde".bytes().map(u64::from).sum();
+    assert_eq!(send(lb.addr, chunked).await, (200, format!("5 {sum}")));
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_early_answer_to_a_large_upload_reaches_the_client() {
+    // A backend that refuses the upload from its head alone and reads no more of it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            });
+        }
+    });
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+
+    // 64 MiB announced: far more than the sockets between here and the backend hold.
+    let length = 64 * 1024 * 1024;
+    let stream = TcpStream::connect(lb.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+    write.write_all(head.as_bytes()).await.unwrap();
+    let uploading = tokio::spawn(async move {
+        let block = vec![b'x'; 64 * 1024];
+        for _ in 0..length / block.len() {
+            if write.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !answer.ends_with(b"too large") {
+            match read.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the backend's answer within 10 s, not after the response timeout");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    uploading.abort();
+    lb.stop().await.unwrap();
+}
