@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use switchboard_testkit::{http_get, wait_until_accepting, ChildServer};
 use tokio::process::{Child, Command};
 
-use crate::{cli, free_addr, start_up};
+use crate::{cli, free_addr, server_pids, start_up};
 
 /// How long a page gets to show what a test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -292,24 +292,6 @@ async fn a_visitor_registers_signs_in_sees_the_profile_and_signs_out() {
 const STATES: &str = "[...document.querySelectorAll('#backends tr')]\
     .map((r) => r.dataset.backend + '=' + r.querySelector('.state').textContent).join(' ')";
 
-/// The pid of one server of this run (its command line names the run's data directory).
-fn server_pid(data: &Path, name: &str) -> String {
-    let out = std::process::Command::new("pgrep")
-        .args([
-            "-f",
-            "--",
-            &format!("--name {name} --database sqlite://{}", data.display()),
-        ])
-        .output()
-        .expect("run pgrep");
-    let pids = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        !pids.is_empty() && !pids.contains('\n'),
-        "pids of {name}: {pids:?}"
-    );
-    pids
-}
-
 #[tokio::test]
 async fn the_dashboard_shows_failover_and_changes_the_strategy() {
     let Some(programs) = programs("the_dashboard_shows_failover_and_changes_the_strategy") else {
@@ -344,9 +326,11 @@ async fn the_dashboard_shows_failover_and_changes_the_strategy() {
     });
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let pid = server_pid(&data, "server-2");
+    let pids = server_pids(data.to_str().unwrap(), "server-2");
+    assert_eq!(pids.len(), 1, "pids of server-2: {pids:?}");
+    let pid = &pids[0];
     let killed = std::process::Command::new("kill")
-        .args(["-KILL", &pid])
+        .args(["-KILL", pid])
         .status()
         .expect("run kill");
     assert!(killed.success());

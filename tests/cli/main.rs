@@ -45,6 +45,22 @@ pub async fn start_up(servers: &str, admin: &str, echo: &str, rest: &[&str]) -> 
     cli().spawn_server(&args, "system ready").await
 }
 
+/// The process ids of this run's servers (their command lines name the run's data directory).
+pub fn server_pids(data: &str, name: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            "--",
+            &format!("--name {name} --database sqlite://{data}"),
+        ])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// The binary under test, with extra environment variables.
 pub fn cli_with_env(vars: &[(&str, &str)]) -> Cli {
     let mut cli = cli();

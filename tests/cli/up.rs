@@ -5,23 +5,7 @@ use std::time::Duration;
 use switchboard_testkit::http_get;
 use tokio::net::TcpListener;
 
-use crate::{cli, free_addr, start_up};
-
-/// The process ids of this run's servers (their command lines name the run's data directory).
-fn server_pids(data: &str, name: &str) -> Vec<String> {
-    let out = std::process::Command::new("pgrep")
-        .args([
-            "-f",
-            "--",
-            &format!("--name {name} --database sqlite://{data}"),
-        ])
-        .output()
-        .expect("run pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
+use crate::{cli, free_addr, server_pids, start_up};
 
 /// Registers `name` through the balancer at `addr`, signs in, and returns the session token.
 async fn sign_up_and_in(addr: std::net::SocketAddr, name: &str) -> String {
