@@ -247,15 +247,7 @@ impl Conn {
             }
         }
         if let Some((response, framing)) = early {
-            let mut body = ResponseBody {
-                conn: Some(self),
-                framing,
-                keep_alive: false,
-                pending: None,
-                finished: false,
-            };
-            body.finish_if_empty();
-            return Ok((response, body));
+            return Ok((response, ResponseBody::new(self, framing, false)));
         }
         loop {
             let (response, framing) = {
@@ -266,16 +258,7 @@ impl Conn {
             };
             let Some(response) = response else { continue };
             let keep_alive = framing_keeps(&response, &framing);
-            let body = ResponseBody {
-                conn: Some(self),
-                framing,
-                keep_alive,
-                pending: None,
-                finished: false,
-            };
-            let mut body = body;
-            body.finish_if_empty();
-            return Ok((response, body));
+            return Ok((response, ResponseBody::new(self, framing, keep_alive)));
         }
     }
 
@@ -493,6 +476,20 @@ pub(super) struct ResponseBody {
 }
 
 impl ResponseBody {
+    /// The body of an answer whose head was read from `conn`; `keep_alive` says whether the
+    /// connection may serve again once the body is over.
+    fn new(conn: Conn, framing: Framing, keep_alive: bool) -> ResponseBody {
+        let mut body = ResponseBody {
+            conn: Some(conn),
+            framing,
+            keep_alive,
+            pending: None,
+            finished: false,
+        };
+        body.finish_if_empty();
+        body
+    }
+
     /// Whether the body is over (and nothing decoded ahead is left to give).
     pub(super) fn is_done(&self) -> bool {
         self.finished && self.pending.is_none()
