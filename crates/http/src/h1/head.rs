@@ -58,14 +58,24 @@ struct Field {
     value: (usize, usize),
 }
 
+thread_local! {
+    /// The offsets of the head being parsed, kept between heads: the fields are found while
+    /// `httparse` borrows the buffer and used after the head is split off it. A buffer kept
+    /// per thread rather than an array per call: zeroing room for `MAX_HEADERS` fields on
+    /// every request cost more than parsing a typical head.
+    static FIELDS: std::cell::RefCell<Vec<Field>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Parses the head at the start of `buf`, taking it out of `buf` when complete (`Ok(None)`:
 /// not complete yet). A head longer than `max` bytes, complete or not, is refused.
 pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refusal> {
     #[cfg(test)]
     PARSES.with(|n| n.set(n.get() + 1));
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut fields = [Field::default(); MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
+    // Uninitialised: httparse writes only the fields it finds (zeroing all of them was the
+    // largest single cost of a request).
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
     let base = buf.as_ptr() as usize;
     let offsets = |s: &[u8]| {
         if s.is_empty() {
@@ -74,7 +84,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
         let start = s.as_ptr() as usize - base;
         (start, start + s.len())
     };
-    let len = match req.parse(buf) {
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() > max {
@@ -101,13 +111,27 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let count = req.headers.len();
-    for (field, h) in fields.iter_mut().zip(req.headers.iter()) {
-        *field = Field {
-            name: offsets(h.name.as_bytes()),
-            value: offsets(h.value),
-        };
-    }
+    let mut fields = FIELDS.take();
+    fields.clear();
+    fields.extend(req.headers.iter().map(|h| Field {
+        name: offsets(h.name.as_bytes()),
+        value: offsets(h.value),
+    }));
+    let head = build(buf, len, method, target, version, &fields);
+    FIELDS.set(fields);
+    head
+}
+
+/// The rest of [`parse`], once the head's fields are known by their offsets.
+fn build(
+    buf: &mut BytesMut,
+    len: usize,
+    method: Method,
+    target: (usize, usize),
+    version: Version,
+    fields: &[Field],
+) -> Result<Option<Head>, Refusal> {
+    let count = fields.len();
 
     let head: Bytes = buf.split_to(len).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
@@ -129,7 +153,7 @@ pub(crate) fn parse(buf: &mut BytesMut, max: usize) -> Result<Option<Head>, Refu
     let mut keep_alive = false;
     let mut connection_upgrade = false;
     let mut expect_continue = false;
-    for field in &fields[..count] {
+    for field in fields {
         let name = HeaderName::from_bytes(&head[field.name.0..field.name.1])
             .map_err(|_| Refusal::Bad("invalid header name"))?;
         let raw = &head[field.value.0..field.value.1];
