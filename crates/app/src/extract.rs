@@ -4,7 +4,8 @@
 
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -23,6 +24,35 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
             Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// A JSON body of at most `limit` bytes, read and parsed without axum's extractor (its
+/// path-tracking deserializer and content-type parsing cost more than a small route's answer).
+/// The answers are the extractor's: anything this refuses, [`JsonBody`] is asked about, so a
+/// client sees the same status and words either way.
+pub async fn json<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, ApiError> {
+    if !is_json(req.headers()) {
+        return JsonBody::from_request(req, &()).await.map(|JsonBody(v)| v);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let status = if e.is::<http_body_util::LengthLimitError>() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Err(ApiError::new(status, body_error(status.as_u16())));
+        }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+            JsonBody::from_request(req, &()).await.map(|JsonBody(v)| v)
         }
     }
 }
@@ -127,8 +157,15 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let ct = content_type(headers).to_ascii_lowercase();
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let ct = content_type(headers).as_bytes();
+    let essence = ct
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let starts = |p: &[u8]| essence.len() >= p.len() && essence[..p.len()].eq_ignore_ascii_case(p);
+    let ends = |p: &[u8]| {
+        essence.len() >= p.len() && essence[essence.len() - p.len()..].eq_ignore_ascii_case(p)
+    };
+    essence.eq_ignore_ascii_case(b"application/json") || (starts(b"application/") && ends(b"+json"))
 }

@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
-use axum::extract::FromRequest;
 use axum::http::{header, Method, Request};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -101,14 +100,7 @@ async fn process(app: App, req: Request<Body>) -> Response {
     let mut response = match crate::auth::csrf::check(&req) {
         Some(refused) => refused.into_response(),
         None => {
-            let limit = app.config().body_limit;
-            let req = req.map(|body| Body::new(http_body_util::Limited::new(body, limit)));
-            let answer = async {
-                match crate::extract::JsonBody::from_request(req, &()).await {
-                    Ok(body) => calc::process(body).await.into_response(),
-                    Err(e) => e.into_response(),
-                }
-            };
+            let answer = calc::answer_process(req, app.config().body_limit);
             match tokio::time::timeout(app.config().request_timeout, answer).await {
                 Ok(response) => response,
                 Err(_) => crate::ApiError::new(

@@ -1,9 +1,12 @@
 //! The stateless API: `/add` and `/process`. Same input, same answer, on any server.
 
+use std::borrow::Cow;
+
+use axum::body::Body;
 use axum::extract::RawQuery;
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Number, Value};
 
 use crate::error::ApiError;
@@ -17,18 +20,40 @@ pub async fn add(RawQuery(query): RawQuery) -> Response {
 /// The answer to `/add` with this query string.
 pub fn answer_add(query: Option<&str>) -> Response {
     match sum_query(query) {
-        Ok(sum) => (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            sum.to_string(),
-        )
-            .into_response(),
+        Ok(sum) => {
+            let mut response = Response::new(Body::from(sum.to_string()));
+            let headers = response.headers_mut();
+            // Room for this header and those every answer is stamped with, at once.
+            headers.reserve(8);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        }
         Err(e) => e.into_response(),
     }
 }
 
 fn sum_query(query: Option<&str>) -> Result<i64, ApiError> {
+    let query = query.unwrap_or("");
     let (mut a, mut b) = (None, None);
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+    let encoded = query.bytes().any(|c| c == b'%' || c == b'+');
+    let decoded = encoded
+        .then(|| form_urlencoded::parse(query.as_bytes()))
+        .into_iter()
+        .flatten();
+    // Nothing encoded, as almost always: the same pairs without decoding them.
+    let plain = (!encoded)
+        .then(|| {
+            query.split('&').map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(key), Cow::Borrowed(value))
+            })
+        })
+        .into_iter()
+        .flatten();
+    for (key, value) in decoded.chain(plain) {
         match &*key {
             "a" => a = Some(value),
             "b" => b = Some(value),
@@ -58,12 +83,43 @@ pub struct ProcessInput {
     input: Vec<Number>,
 }
 
+/// The answer of `/process`.
+#[derive(Serialize)]
+struct ProcessOutput {
+    result: Value,
+}
+
 /// `POST /process` and `POST /api/process`: `{"input": [1, 2, 3]}` answers `{"result": 6}`.
 /// Integers sum exactly; one float makes the result a float.
 pub async fn process(
     JsonBody(body): JsonBody<ProcessInput>,
 ) -> Result<axum::Json<Value>, ApiError> {
     Ok(axum::Json(json!({ "result": sum(&body.input)? })))
+}
+
+/// The answer to `POST /process` as [`process`] gives it, the body (at most `limit` bytes)
+/// read and parsed by [`crate::extract::json`] and the answer serialised straight to bytes.
+pub async fn answer_process(req: axum::extract::Request, limit: usize) -> Response {
+    let input = match crate::extract::json::<ProcessInput>(req, limit).await {
+        Ok(input) => input,
+        Err(e) => return e.into_response(),
+    };
+    let result = match sum(&input.input) {
+        Ok(result) => result,
+        Err(e) => return e.into_response(),
+    };
+    let json = match serde_json::to_vec(&ProcessOutput { result }) {
+        Ok(json) => json,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let mut response = Response::new(Body::from(json));
+    let headers = response.headers_mut();
+    headers.reserve(8);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Sums integers exactly (in 128 bits, answered if the result fits 64), or, when any number

@@ -17,6 +17,21 @@ async fn add(backend: Backend) {
         "-9223372036854775808"
     );
 
+    // Encoded or not, repeated (the last counts), among others: the same pairs.
+    for (query, sum) in [
+        ("/add?a=%2D5&b=+3", "-2"),
+        ("/add?a=1&a=2&b=3", "5"),
+        ("/add?c=x&b=3&&a=5", "8"),
+        ("/add?a=%35&b=3", "8"),
+    ] {
+        let a = c.get(query).await;
+        assert_eq!(
+            (a.status, a.text()),
+            (StatusCode::OK, sum.into()),
+            "{query}"
+        );
+    }
+
     for (query, says) in [
         ("/add?a=5", "query parameter 'b' is missing"),
         ("/add", "query parameter 'a' is missing"),
@@ -84,6 +99,33 @@ async fn process(backend: Backend) {
             "{}",
             not_json.error()
         );
+
+        for (content_type, body) in [
+            ("application/json; charset=utf-8", r#"{"input": [1, 2]}"#),
+            ("Application/JSON", r#"{"input": [1, 2]}"#),
+            ("application/vnd.example+json", r#" {"input": [1, 2]} "#),
+        ] {
+            let a = c
+                .send(
+                    Method::POST,
+                    path,
+                    &[],
+                    Some((content_type, body.as_bytes().to_vec())),
+                )
+                .await;
+            assert_eq!(a.status, StatusCode::OK, "{content_type}: {}", a.text());
+            assert_eq!(a.text(), r#"{"result":3}"#);
+        }
+        let trailing = c
+            .send(
+                Method::POST,
+                path,
+                &[],
+                Some(("application/json", br#"{"input": [1]} x"#.to_vec())),
+            )
+            .await;
+        assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
+        assert!(trailing.error().starts_with("body is not valid JSON"));
 
         let wrong_type = c
             .send(
