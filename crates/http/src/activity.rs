@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::Limits;
@@ -33,8 +32,10 @@ pub(crate) struct Activity {
     quiet_since: AtomicU64,
     /// HTTP/1: when the first byte of a request not yet dispatched arrived, or [`NONE`].
     head_since: AtomicU64,
-    /// Woken when `head_since` is set, so the connection task can arm the header timer.
-    head_started: Notify,
+    /// Set when `head_since` is set, so the connection task arms the header timer. A flag,
+    /// not a notification: the reader that sets it runs inside the connection task's own
+    /// poll, which looks at the flag right after.
+    head_started: AtomicBool,
     /// Counts reads and writes that moved bytes, either way.
     progress: AtomicU64,
     /// `progress` when a timer last looked at a connection with a request in flight.
@@ -64,7 +65,7 @@ impl Activity {
             served_any: AtomicBool::new(false),
             quiet_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NONE),
-            head_started: Notify::new(),
+            head_started: AtomicBool::new(false),
             progress: AtomicU64::new(0),
             progress_seen: AtomicU64::new(NONE),
         })
@@ -110,13 +111,14 @@ impl Activity {
             && self.head_since.load(Ordering::Relaxed) == NONE
         {
             self.head_since.store(self.now_ms(), Ordering::Relaxed);
-            self.head_started.notify_one();
+            self.head_started.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Completes when a request head has started since the last call.
-    pub(crate) async fn head_started(&self) {
-        self.head_started.notified().await
+    /// Whether a request head has started since the last call.
+    pub(crate) fn take_head_started(&self) -> bool {
+        self.head_started.load(Ordering::Relaxed)
+            && self.head_started.swap(false, Ordering::Relaxed)
     }
 
     /// Judges the connection at `now`.

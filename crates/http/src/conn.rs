@@ -2,11 +2,14 @@
 //! HTTP/2, and the timers that end it.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
@@ -264,7 +267,7 @@ where
             // stored again in each future that takes it along (drive's, this one's).
             let conn = Box::pin(h1::serve(io, prefix, service, settings));
             let graceful = |_: Pin<&mut _>| closing.store(true, Ordering::Relaxed);
-            drive(conn, graceful, &activity, shared, true).await
+            drive(conn, graceful, &activity, shared).await
         }
         Protocol::Http2 => {
             // On HTTP/2, bytes arrive between requests for other reasons (window updates,
@@ -278,7 +281,7 @@ where
                 activity: activity.clone(),
             };
             let conn = shared.http2.serve_connection(io, service);
-            Box::pin(drive(conn, graceful_http2, &activity, shared, false)).await
+            Box::pin(drive(conn, graceful_http2, &activity, shared)).await
         }
     }
 }
@@ -303,7 +306,6 @@ async fn drive<C, E>(
     graceful: impl Fn(Pin<&mut C>),
     activity: &Activity,
     shared: &Shared,
-    watch_heads: bool,
 ) -> Ending
 where
     C: Future<Output = Result<(), E>>,
@@ -315,31 +317,59 @@ where
     // waiter under a lock (and unregisters it when dropped).
     let mut shutdown = pin!(shared.shutdown.wait());
     let mut cut = pin!(shared.cut.wait());
+    // The timer and the two signals wake the task through this, and are polled only when it
+    // says one of them may have news: polling a waiting signal takes a lock, and the task
+    // wakes for every request.
+    let quiet = Arc::new(QuietWaker::default());
+    let quiet_waker = Waker::from(quiet.clone());
     let mut armed = true;
     let mut draining = false;
     let mut closing: Option<&'static str> = None;
     loop {
-        let check = tokio::select! {
-            result = conn.as_mut() => {
+        let event = poll_fn(|cx| {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Event::Ended(result));
+            }
+            if activity.take_head_started() {
+                return Poll::Ready(Event::Check);
+            }
+            quiet.task.register(cx.waker());
+            if !quiet.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Pending;
+            }
+            let mut cx = Context::from_waker(&quiet_waker);
+            if armed && timer.as_mut().poll(&mut cx).is_ready() {
+                return Poll::Ready(Event::Check);
+            }
+            if !draining && shutdown.as_mut().poll(&mut cx).is_ready() {
+                return Poll::Ready(Event::Shutdown);
+            }
+            if draining && cut.as_mut().poll(&mut cx).is_ready() {
+                return Poll::Ready(Event::Cut);
+            }
+            Poll::Pending
+        })
+        .await;
+        // Whatever happened, look at every quiet branch again next time: one may have been
+        // skipped, or its state (the timer's deadline, draining) changed.
+        quiet.woken.store(true, Ordering::Release);
+        match event {
+            Event::Ended(result) => {
                 return match result {
                     Ok(()) => Ending::because(closing.unwrap_or("client closed")),
                     Err(e) => Ending::failed("HTTP error", e),
                 };
             }
-            () = &mut timer, if armed => true,
-            () = activity.head_started(), if watch_heads => true,
-            () = &mut shutdown, if !draining => {
+            Event::Shutdown => {
                 draining = true;
                 if closing.is_none() {
                     graceful(conn.as_mut());
                     closing = Some("server shutdown");
                 }
-                false
+                continue;
             }
-            () = &mut cut, if draining => return Ending::because("cut at end of grace"),
-        };
-        if !check {
-            continue;
+            Event::Cut => return Ending::because("cut at end of grace"),
+            Event::Check => {}
         }
         match activity.verdict(Instant::now(), &shared.limits) {
             Verdict::Wait(Some(at)) => {
@@ -367,5 +397,46 @@ where
             Verdict::HeaderTimeout => return Ending::because(HEADER_TIMEOUT),
             Verdict::Stalled => return Ending::because(STALLED),
         }
+    }
+}
+
+/// What woke [`drive`]'s loop.
+enum Event<E> {
+    /// The connection ended.
+    Ended(Result<(), E>),
+    /// A timer fired or a request head started: time to judge the connection.
+    Check,
+    /// The server is shutting down.
+    Shutdown,
+    /// The grace period is over.
+    Cut,
+}
+
+/// The waker [`drive`] gives its quiet branches (timer, signals): it notes that one of them
+/// woke, then wakes the task.
+#[derive(Debug)]
+struct QuietWaker {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Default for QuietWaker {
+    fn default() -> Self {
+        // Woken at first, so that the first poll registers every branch.
+        QuietWaker {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+impl Wake for QuietWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
     }
 }
