@@ -184,8 +184,13 @@ fn build(
             if hosts > 1 {
                 return Err(Refusal::Bad("more than one Host"));
             }
+            // Checked in place (a slice of the head), not copied.
             let value = trim(raw);
-            if !value.is_empty() && http::uri::Authority::try_from(value).is_err() {
+            let start = field.value.0 + (value.as_ptr() as usize - raw.as_ptr() as usize);
+            if !value.is_empty()
+                && http::uri::Authority::from_maybe_shared(head.slice(start..start + value.len()))
+                    .is_err()
+            {
                 return Err(Refusal::Bad("invalid Host"));
             }
         } else if name == header::CONNECTION {
@@ -324,6 +329,11 @@ mod tests {
         assert_eq!(h.unwrap().unwrap().framing, Framing::Chunked);
         // HTTP/1.0 needs no Host.
         assert!(head("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        // A Host is checked without the whitespace around it; an empty one is allowed.
+        for host in ["Host:  example.com:8080 \t", "Host: [::1]:80", "Host:"] {
+            let raw = format!("GET / HTTP/1.1\r\n{host}\r\n\r\n");
+            assert!(head(&raw).unwrap().is_some(), "{raw:?}");
+        }
     }
 
     #[test]
@@ -379,6 +389,8 @@ mod tests {
             ("GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", "more than one Host"),
             ("GET / HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n", "more than one Host"),
             ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid Host"),
+            ("GET / HTTP/1.1\r\nHost:  a/b \r\n\r\n", "invalid Host"),
+            ("GET / HTTP/1.1\r\nHost: a:b:c:\r\n\r\n", "invalid Host"),
             ("GET / HTTP/1.1\nHost: x\r\n\r\n", "invalid line ending"),
             ("GET / HTTP/1.1\r\nHost: x\n\r\n", "invalid line ending"),
             ("GET / HTTP/1.1\r\nHost: x\r\n\n", "invalid line ending"),
