@@ -4,7 +4,7 @@
 //! every request.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
@@ -26,6 +26,9 @@ const PRIVATE_ROUTES: &[&str] = &[
     "/api/profile/password",
     "/api/users",
 ];
+/// A name made once: a `&str` name is checked and, for a header not yet present, copied on
+/// every insert.
+const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
 
 /// Middleware: CSRF and the request timeout on the way in; headers and metrics on the way out.
@@ -57,7 +60,7 @@ pub(crate) fn finish(
     response: &mut Response,
 ) {
     let headers = response.headers_mut();
-    headers.insert("x-served-by", app.served_by().clone());
+    headers.insert(X_SERVED_BY, app.served_by().clone());
     if PRIVATE_ROUTES.contains(&crate::metrics::ROUTES[route]) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
