@@ -141,7 +141,9 @@ fn build(
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     let map = request.headers_mut();
-    map.reserve(count);
+    // Room for a few more: a proxy adds its forwarding fields, and a map sized exactly grows
+    // (and reallocates) once per field added.
+    map.reserve(count + 4);
 
     let mut length: Option<u64> = None;
     let mut codings = false;

@@ -606,7 +606,10 @@ where
                 return Poll::Ready(Ok(()));
             }
             let out = &self.out;
-            let result = if self.io.is_write_vectored() {
+            // One slice (the usual response: head and small body copied together) goes by a
+            // plain write, which the kernel serves more cheaply than a vectored one.
+            let one = out.data.is_empty() && out.tail.is_empty();
+            let result = if !one && self.io.is_write_vectored() {
                 let slices = [
                     IoSlice::new(&out.buf[out.pos..]),
                     IoSlice::new(&out.data),
