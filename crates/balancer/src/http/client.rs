@@ -219,33 +219,11 @@ impl Conn {
             .write_all(&out.wire[written..])
             .await
             .map_err(Failure::Failed)?;
-        // A backend may answer before it has read the whole body (a 413, say) and stop
-        // reading: its answer is watched for while the body goes out, and wins. The body is
-        // then cut short, so the connection is not used again.
-        let mut early = None;
-        if let Some(body) = out.body.take() {
-            let (mut reader, mut writer) = self.stream.split();
-            let send = send_body(&mut writer, body, out.chunked);
-            tokio::pin!(send);
-            loop {
-                tokio::select! {
-                    sent = &mut send => {
-                        sent.map_err(Failure::Failed)?;
-                        break;
-                    }
-                    head = read_head(&mut reader, &mut self.buf, out.head) => {
-                        match head.map_err(Failure::Failed)? {
-                            (Some(response), framing) => {
-                                early = Some((response, framing));
-                                break;
-                            }
-                            // An interim answer (100 Continue): the body is still wanted.
-                            (None, _) => continue,
-                        }
-                    }
-                }
-            }
-        }
+        // Boxed: sending a body is a large future, and unboxed it would size every request's.
+        let early = match out.body.take() {
+            Some(body) => Box::pin(self.send_body(body, out.chunked, out.head)).await?,
+            None => None,
+        };
         if let Some((response, framing)) = early {
             return Ok((response, ResponseBody::new(self, framing, false)));
         }
@@ -259,6 +237,36 @@ impl Conn {
             let Some(response) = response else { continue };
             let keep_alive = framing_keeps(&response, &framing);
             return Ok((response, ResponseBody::new(self, framing, keep_alive)));
+        }
+    }
+
+    /// Sends a request body after its head. A backend may answer before it has read the whole
+    /// body (a 413, say) and stop reading: its answer is watched for while the body goes out,
+    /// and wins (returned here). The body is then cut short, so the connection is not used
+    /// again.
+    async fn send_body(
+        &mut self,
+        body: UpstreamBody,
+        chunked: bool,
+        head_request: bool,
+    ) -> Result<Option<(Response<()>, Framing)>, Failure> {
+        let (mut reader, mut writer) = self.stream.split();
+        let send = send_body(&mut writer, body, chunked);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => {
+                    sent.map_err(Failure::Failed)?;
+                    return Ok(None);
+                }
+                head = read_head(&mut reader, &mut self.buf, head_request) => {
+                    match head.map_err(Failure::Failed)? {
+                        (Some(response), framing) => return Ok(Some((response, framing))),
+                        // An interim answer (100 Continue): the body is still wanted.
+                        (None, _) => continue,
+                    }
+                }
+            }
         }
     }
 
@@ -363,15 +371,31 @@ fn framing_keeps(response: &Response<()>, framing: &Framing) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case("close"))
 }
 
+/// Where one field's name and value are in a response head: offsets and lengths.
+type Span = (usize, usize, usize, usize);
+
+thread_local! {
+    /// The spans of the head being parsed, kept between heads: found while `httparse` borrows
+    /// the buffer, used after the head is split off it. Kept per thread, not an array per call:
+    /// zeroing room for `MAX_HEADERS` fields on every answer cost more than parsing it.
+    static SPANS: std::cell::RefCell<Vec<Span>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Parses a response head from the front of `buf` (taking it), or `None` when incomplete.
 #[allow(clippy::type_complexity)]
 fn parse_head(
     buf: &mut BytesMut,
     head_request: bool,
 ) -> io::Result<Option<(Option<Response<()>>, Framing)>> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut fields);
-    let len = match parsed.parse(buf) {
+    // Uninitialised: httparse writes only the fields it finds.
+    let mut fields =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        buf,
+        &mut fields,
+    ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(malformed("too many header fields")),
@@ -388,16 +412,31 @@ fn parse_head(
     // Where each field's name and value are in the head, so the values can be shared with
     // the head's bytes rather than copied.
     let base = buf.as_ptr() as usize;
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
-    let count = parsed.headers.len();
-    for (span, field) in spans.iter_mut().zip(parsed.headers.iter()) {
-        *span = (
+    let mut spans = SPANS.take();
+    spans.clear();
+    spans.extend(parsed.headers.iter().map(|field| {
+        (
             field.name.as_ptr() as usize - base,
             field.name.len(),
             field.value.as_ptr() as usize - base,
             field.value.len(),
-        );
-    }
+        )
+    }));
+    let answer = build_head(buf, len, code, version, &spans, head_request);
+    SPANS.set(spans);
+    answer
+}
+
+/// The rest of [`parse_head`], once the head's fields are known by their spans.
+#[allow(clippy::type_complexity)]
+fn build_head(
+    buf: &mut BytesMut,
+    len: usize,
+    code: u16,
+    version: Version,
+    spans: &[Span],
+    head_request: bool,
+) -> io::Result<Option<(Option<Response<()>>, Framing)>> {
     let status = StatusCode::from_u16(code).map_err(|_| malformed("invalid status"))?;
     let head = buf.split_to(len).freeze();
     if status.is_informational() {
@@ -407,16 +446,26 @@ fn parse_head(
         }
         return Ok(Some((None, Framing::Close)));
     }
-    let mut headers = HeaderMap::with_capacity(count);
-    for &(name, name_len, value, value_len) in &spans[..count] {
+    let mut headers = HeaderMap::with_capacity(spans.len());
+    // The framing fields, found on the way rather than looked up after.
+    let mut lengths = 0;
+    let mut codings = 0;
+    let mut length = None;
+    let mut coding = None;
+    for &(name, name_len, value, value_len) in spans {
         let name = HeaderName::from_bytes(&head[name..name + name_len])
             .map_err(|_| malformed("bad header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(value..value + value_len))
             .map_err(|_| malformed("bad header value"))?;
+        if name == header::CONTENT_LENGTH {
+            lengths += 1;
+            length.get_or_insert_with(|| value.clone());
+        } else if name == header::TRANSFER_ENCODING {
+            codings += 1;
+            coding.get_or_insert_with(|| value.clone());
+        }
         headers.append(name, value);
     }
-    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
-    let codings = headers.get_all(header::TRANSFER_ENCODING).iter().count();
     if lengths > 0 && codings > 0 {
         return Err(malformed("both Content-Length and Transfer-Encoding"));
     }
@@ -427,15 +476,15 @@ fn parse_head(
         head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
     let framing = if codings > 0 {
         let only_chunked = codings == 1
-            && headers
-                .get(header::TRANSFER_ENCODING)
+            && coding
+                .as_ref()
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
         if !only_chunked {
             return Err(malformed("unsupported Transfer-Encoding"));
         }
         Framing::Decoded(Decoder::chunked())
-    } else if let Some(value) = headers.get(header::CONTENT_LENGTH) {
+    } else if let Some(value) = &length {
         let digits = value.as_bytes();
         if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
             return Err(malformed("malformed Content-Length"));

@@ -198,25 +198,17 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(hop_by_hop) {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    // Those present (usually just `Connection`), and the ones `Connection` names.
+    let mut names: Vec<HeaderName> = headers.keys().filter(|n| hop_by_hop(n)).cloned().collect();
+    names.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok()),
+    );
+    for name in names {
         headers.remove(name);
     }
 }
@@ -329,7 +321,8 @@ impl Inner {
             return (answer(status, &message, true), None);
         }
         if super::upgrade::wants_upgrade(req.headers()) {
-            return self.upgrade(req).await;
+            // Boxed: the upgrade's future is large, and unboxed it would size every request's.
+            return Box::pin(self.upgrade(req)).await;
         }
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
@@ -479,7 +472,7 @@ impl Inner {
             return Some(peer);
         }
         headers
-            .get("x-forwarded-for")
+            .get(X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .and_then(|v| v.trim().parse().ok())
@@ -492,48 +485,71 @@ impl Inner {
         peer: Option<IpAddr>,
         scheme: Scheme,
     ) {
-        use std::fmt::Write as _;
         let Some(peer) = peer else { return };
         let trusted = self.config.trusted_proxies.contains(&peer);
         // Each value is written once into a string that becomes the header value without a
         // copy: this runs for every request.
         let value = |text: String| HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
-        let mut xff = String::with_capacity(48);
-        if let Some(before) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| trusted)
-        {
-            let _ = write!(xff, "{before}, ");
-        }
-        let _ = write!(xff, "{peer}");
-        if let Some(v) = value(xff) {
-            headers.insert("x-forwarded-for", v);
-        }
-        headers.insert(
-            "x-forwarded-proto",
-            HeaderValue::from_static(scheme.as_str()),
-        );
-        let mut forwarded = String::with_capacity(96);
-        if let Some(before) = headers
-            .get(header::FORWARDED)
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| trusted)
-        {
-            let _ = write!(forwarded, "{before}, ");
-        }
-        let _ = match peer {
-            IpAddr::V4(v4) => write!(forwarded, "for={v4}"),
-            IpAddr::V6(v6) => write!(forwarded, "for=\"[{v6}]\""),
+        let before = |headers: &HeaderMap, name: &HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| trusted)
+                .map(|v| format!("{v}, "))
         };
-        let _ = write!(forwarded, ";proto={}", scheme.as_str());
+        let mut xff =
+            before(headers, &X_FORWARDED_FOR).unwrap_or_else(|| String::with_capacity(48));
+        push_ip(&mut xff, peer);
+        if let Some(v) = value(xff) {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
+        let mut forwarded =
+            before(headers, &header::FORWARDED).unwrap_or_else(|| String::with_capacity(96));
+        forwarded.push_str("for=");
+        match peer {
+            IpAddr::V4(_) => push_ip(&mut forwarded, peer),
+            IpAddr::V6(_) => {
+                forwarded.push_str("\"[");
+                push_ip(&mut forwarded, peer);
+                forwarded.push_str("]\"");
+            }
+        }
+        forwarded.push_str(";proto=");
+        forwarded.push_str(scheme.as_str());
         if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
             if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-                let _ = write!(forwarded, ";host=\"{host}\"");
+                forwarded.push_str(";host=\"");
+                forwarded.push_str(host);
+                forwarded.push('"');
             }
         }
         if let Some(v) = value(forwarded) {
             headers.insert(header::FORWARDED, v);
+        }
+    }
+}
+
+/// Names made once: a `&str` name is parsed on every lookup, and copied on every insert.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Appends an address as text. IPv4 by hand: `Display` goes through the formatting machinery
+/// and pads, several times the cost of the digits, and this runs twice per request.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(digits.format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{v6}");
         }
     }
 }
@@ -623,6 +639,47 @@ mod tests {
             );
         }
         smuggling(&headers).map(|(status, why)| (status.as_u16(), why))
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_names_are_stripped() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", "close"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("proxy-connection", "keep-alive"),
+            ("x-secret", "1"),
+            ("x-kept", "2"),
+            ("content-length", "3"),
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static(value),
+            );
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "x-kept"]);
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.20.3.100",
+            "::1",
+            "fe80::1:2",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::from("x");
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}"));
+        }
     }
 
     #[test]

@@ -42,7 +42,9 @@ impl Upstreams {
                 None => break,
             }
         }
-        Conn::connect(addr, timeout).await
+        // Boxed: connecting (name resolution included) is a large future, and unboxed it
+        // would size every request's, most of which take a pooled connection.
+        Box::pin(Conn::connect(addr, timeout)).await
     }
 
     /// Returns a connection whose response is done.
