@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
@@ -116,8 +117,38 @@ impl tower_service::Service<Request<RequestBody>> for HttpProxy {
 
     fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.handle(req).await) })
+        if inner.access_log.is_some() {
+            return Box::pin(async move { Ok(inner.handle(req).await) });
+        }
+        // Without a log line to write, what can be done before the first wait is done here,
+        // so the future boxed for the request holds only what the wait needs (a future that
+        // took the whole request along was several kilobytes, past the allocator's fast path).
+        match inner.prepare(req) {
+            Step::Answered(response) => Box::pin(std::future::ready(Ok(response))),
+            Step::Upgrade(req) => Box::pin(async move { Ok(inner.upgrade(req).await.0) }),
+            Step::Send(job) => Box::pin(inner.send(job).map(|(response, _)| Ok(response))),
+        }
     }
+}
+
+/// What [`Inner::prepare`] makes of a request.
+enum Step {
+    /// Answered already (refused).
+    Answered(Response<ProxyBody>),
+    /// Asks to switch protocols.
+    Upgrade(Request<RequestBody>),
+    /// Ready to go to a backend. Boxed (a small allocation, from the allocator's fast path)
+    /// so that the request's future holds a pointer to it, not its few hundred bytes.
+    Send(Box<Job>),
+}
+
+/// A request ready for a backend: its head rewritten for forwarding.
+struct Job {
+    parts: http::request::Parts,
+    body: RequestBody,
+    /// The origin form the backend gets.
+    uri: Uri,
+    ctx: PickContext,
 }
 
 /// An answer of the proxy's own: a short text body, and closing the connection when asked.
@@ -310,6 +341,16 @@ impl Inner {
         self: Arc<Self>,
         req: Request<RequestBody>,
     ) -> (Response<ProxyBody>, Option<String>) {
+        match self.prepare(req) {
+            Step::Answered(response) => (response, None),
+            // Boxed: the upgrade's future is large, and unboxed it would size every request's.
+            Step::Upgrade(req) => Box::pin(self.upgrade(req)).await,
+            Step::Send(job) => self.send(job).await,
+        }
+    }
+
+    /// Everything before the first wait: refusals, and the head rewritten for forwarding.
+    fn prepare(&self, req: Request<RequestBody>) -> Step {
         self.budget.earn();
         if let Some((status, why)) = smuggling(req.headers()) {
             tracing::info!(reason = why, "request refused");
@@ -318,11 +359,10 @@ impl Inner {
             } else {
                 format!("not implemented: {why}")
             };
-            return (answer(status, &message, true), None);
+            return Step::Answered(answer(status, &message, true));
         }
         if super::upgrade::wants_upgrade(req.headers()) {
-            // Boxed: the upgrade's future is large, and unboxed it would size every request's.
-            return Box::pin(self.upgrade(req)).await;
+            return Step::Upgrade(req);
         }
         let (mut parts, body) = req.into_parts();
         let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
@@ -353,13 +393,26 @@ impl Inner {
             let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             path.parse().unwrap_or_else(|_| Uri::from_static("/"))
         };
+        Step::Send(Box::new(Job {
+            parts,
+            body,
+            uri,
+            ctx,
+        }))
+    }
 
+    /// Sends a prepared request to a backend (another, when the first refuses or resets an
+    /// idempotent request), and relays the answer.
+    async fn send(self: Arc<Self>, mut job: Box<Job>) -> (Response<ProxyBody>, Option<String>) {
+        // Used in place, through the box: moved out, they would take room in this future.
+        let body = std::mem::take(&mut job.body);
+        let (parts, uri, ctx) = (&job.parts, &job.uri, &job.ctx);
         // A bodiless idempotent request may be sent again after a reset; any other goes once.
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
         let mut resets_left = u32::from(replayable);
         // Encoded once, whichever backend it goes to (a small body read with it).
         let body = body.map_err(BoxError::from).boxed();
-        let mut outgoing = match Outgoing::encode(&parts.method, &uri, &parts.headers, body).await {
+        let mut outgoing = match Outgoing::encode(&parts.method, uri, &parts.headers, body).await {
             Ok(outgoing) => Some(outgoing),
             Err(e) => {
                 tracing::info!(error = %e, "request body failed before it was sent");
@@ -376,7 +429,7 @@ impl Inner {
         let mut pinned = sticky_target(&self.pool, self.config.sticky, &parts.headers);
         let pinned_token = pinned.as_ref().map(|b| b.sticky_token());
         for _ in 0..self.pool.len().max(1) * 2 {
-            let Some(backend) = pinned.take().or_else(|| self.pool.pick(&ctx)) else {
+            let Some(backend) = pinned.take().or_else(|| self.pool.pick(ctx)) else {
                 break;
             };
             let mut lease = backend.lease();
