@@ -50,7 +50,9 @@
 //!    HTTP/1 request begun), the connection is shut down gracefully. A response being sent
 //!    must make progress: when no byte moves either way for an idle period while one is (a
 //!    client that never reads, an HTTP/2 window held at zero), or a graceful close has not
-//!    finished an idle period after it was asked for, the connection is dropped.
+//!    finished an idle period after it was asked for, the connection is dropped. The timer
+//!    and the shutdown signals wake the task through a waker of their own that records it,
+//!    so the wake-up every request causes polls the connection alone.
 //! 5. On shutdown the listener closes at once; every connection is asked to shut down
 //!    gracefully (HTTP/1 closes when idle or after the response in progress; HTTP/2 sends
 //!    GOAWAY and finishes its open streams); after `grace`, whatever is left is dropped.
