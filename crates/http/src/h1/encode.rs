@@ -43,11 +43,15 @@ pub(crate) fn head(
     let mut skip_length = false;
     let mut skip_coding = false;
     let mut user_length = None;
+    let mut length_seen = false;
     let mut user_coding = false;
     let mut has_date = false;
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH {
-            if user_length.is_none() {
+            // The first value decides, as a lookup by name would: a malformed one means the
+            // length is ours to write.
+            if !length_seen {
+                length_seen = true;
                 user_length = parse_u64(value.as_bytes());
             }
         } else if name == header::TRANSFER_ENCODING {
@@ -307,6 +311,16 @@ mod tests {
         let (text, framing, _) = encode(204, &[("content-length", "0")], Some(0), GET);
         assert_eq!(text, "HTTP/1.1 204 No Content\n\n");
         assert_eq!(framing, Framing::None);
+
+        // The service's own length is kept; a malformed first one is replaced by ours, and
+        // a later one is not read instead.
+        let (text, framing, _) = encode(200, &[("content-length", "3")], Some(3), GET);
+        assert_eq!(text, "HTTP/1.1 200 OK\ncontent-length: 3\n\n");
+        assert_eq!(framing, Framing::Length(3));
+        let malformed = [("content-length", "x"), ("content-length", "5")];
+        let (text, framing, _) = encode(200, &malformed, Some(3), GET);
+        assert_eq!(text, "HTTP/1.1 200 OK\ncontent-length: 3\n\n");
+        assert_eq!(framing, Framing::Length(3));
 
         let (text, _, keep) = encode(400, &[("connection", "close")], Some(0), GET);
         assert_eq!(
