@@ -13,7 +13,9 @@
 mod access_log;
 mod budget;
 mod client;
+mod headers;
 mod proxy;
+mod response_head;
 mod upgrade;
 mod upstream;
 

@@ -9,7 +9,8 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
-use super::proxy::{answer, strip_hop_by_hop, BoxError, Inner, ProxyBody, UpstreamBody};
+use super::headers::strip_hop_by_hop;
+use super::proxy::{answer, BoxError, Inner, ProxyBody, UpstreamBody};
 use crate::{Outcome, PickContext};
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` and `Upgrade: ...`).
