@@ -3,14 +3,14 @@
 use std::borrow::Cow;
 
 use axum::body::Body;
-use axum::extract::RawQuery;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Number, Value};
 
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::App;
 
 /// `GET /add?a=5&b=3` answers `8`, as text.
 pub async fn add(RawQuery(query): RawQuery) -> Response {
@@ -89,14 +89,12 @@ struct ProcessOutput {
 
 /// `POST /process` and `POST /api/process`: `{"input": [1, 2, 3]}` answers `{"result": 6}`.
 /// Integers sum exactly; one float makes the result a float.
-pub async fn process(
-    JsonBody(body): JsonBody<ProcessInput>,
-) -> Result<axum::Json<Value>, ApiError> {
-    Ok(axum::Json(json!({ "result": sum(&body.input)? })))
+pub async fn process(State(app): State<App>, req: axum::extract::Request) -> Response {
+    answer_process(req, app.config().body_limit).await
 }
 
-/// The answer to `POST /process` as [`process`] gives it, the body (at most `limit` bytes)
-/// read and parsed by [`crate::extract::json`] and the answer serialised straight to bytes.
+/// The answer to `POST /process`, the body (at most `limit` bytes) read and parsed by
+/// [`crate::extract::json`] and the answer serialised straight to bytes.
 pub async fn answer_process(req: axum::extract::Request, limit: usize) -> Response {
     let input = match crate::extract::json::<ProcessInput>(req, limit).await {
         Ok(input) => input,

@@ -107,10 +107,21 @@ impl HttpProxy {
     }
 }
 
+/// A proxied request's answer, and the backend that gave it, if any.
+type Answer = (Response<ProxyBody>, Option<String>);
+
+/// The answer, boxed: what every request's future comes down to.
+type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+fn answered((response, _): Answer) -> Result<Response<ProxyBody>, Infallible> {
+    Ok(response)
+}
+
 impl tower_service::Service<Request<RequestBody>> for HttpProxy {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+    type Future =
+        futures_util::future::Map<AnswerFuture, fn(Answer) -> Result<Self::Response, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -118,17 +129,12 @@ impl tower_service::Service<Request<RequestBody>> for HttpProxy {
 
     fn call(&mut self, req: Request<RequestBody>) -> Self::Future {
         let inner = self.inner.clone();
-        if inner.access_log.is_some() {
-            return Box::pin(async move { Ok(inner.handle(req).await) });
-        }
-        // Without a log line to write, what can be done before the first wait is done here,
-        // so the future boxed for the request holds only what the wait needs (a future that
-        // took the whole request along was several kilobytes, past the allocator's fast path).
-        match inner.prepare(req) {
-            Step::Answered(response) => Box::pin(std::future::ready(Ok(response))),
-            Step::Upgrade(req) => Box::pin(async move { Ok(inner.upgrade(req).await.0) }),
-            Step::Send(job) => Box::pin(inner.send(job).map(|(response, _)| Ok(response))),
-        }
+        let answer: AnswerFuture = if inner.access_log.is_some() {
+            Box::pin(async move { (inner.handle(req).await, None) })
+        } else {
+            inner.forward(req)
+        };
+        answer.map(answered as fn(Answer) -> _)
     }
 }
 
@@ -263,16 +269,15 @@ impl Inner {
         response
     }
 
-    /// Forwards a request; returns the answer and the backend that gave it, if any.
-    async fn forward(
-        self: Arc<Self>,
-        req: Request<RequestBody>,
-    ) -> (Response<ProxyBody>, Option<String>) {
+    /// Forwards a request; answers with the response and the backend that gave it, if any.
+    /// What can be done before the first wait is done here, so the future holds only what the
+    /// waits need: one that took the whole request along was several kilobytes, past the
+    /// allocator's per-thread cache, and this runs for every request.
+    fn forward(self: Arc<Self>, req: Request<RequestBody>) -> AnswerFuture {
         match self.prepare(req) {
-            Step::Answered(response) => (response, None),
-            // Boxed: the upgrade's future is large, and unboxed it would size every request's.
-            Step::Upgrade(req) => Box::pin(self.upgrade(req)).await,
-            Step::Send(job) => self.send(job).await,
+            Step::Answered(response) => Box::pin(std::future::ready((response, None))),
+            Step::Upgrade(req) => Box::pin(self.upgrade(req)),
+            Step::Send(job) => Box::pin(self.send(job)),
         }
     }
 
