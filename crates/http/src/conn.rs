@@ -273,7 +273,7 @@ where
             // On HTTP/2, bytes arrive between requests for other reasons (window updates,
             // pings), so they do not start a header clock. Boxed: hyper's HTTP/2 connection is
             // large, and an unboxed one would size every connection's task.
-            let io = TokioIo::new(ConnIo::new(io, prefix.freeze(), activity.clone(), false));
+            let io = TokioIo::new(ConnIo::new(io, prefix.freeze(), activity.clone()));
             let service = ConnService {
                 inner: service,
                 peer,

@@ -12,23 +12,20 @@ use crate::activity::Activity;
 
 /// A stream that first replays the bytes protocol detection read (`prefix`), counts every
 /// byte moved either way as progress for [`Activity`] (so a stalled response can be told from
-/// a slow one), and on HTTP/1 (`heads`) tells it when bytes arrive, so the header timer can
-/// start at a request's first byte.
+/// a slow one). HTTP/2's stream: HTTP/1's codec reads the socket itself.
 #[derive(Debug)]
 pub(crate) struct ConnIo<T> {
     io: T,
     prefix: Bytes,
     activity: Arc<Activity>,
-    heads: bool,
 }
 
 impl<T> ConnIo<T> {
-    pub(crate) fn new(io: T, prefix: Bytes, activity: Arc<Activity>, heads: bool) -> Self {
+    pub(crate) fn new(io: T, prefix: Bytes, activity: Arc<Activity>) -> Self {
         ConnIo {
             io,
             prefix,
             activity,
-            heads,
         }
     }
 }
@@ -51,9 +48,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
         if let Poll::Ready(Ok(())) = &result {
             if buf.filled().len() > before {
                 this.activity.moved();
-                if this.heads {
-                    this.activity.bytes_read();
-                }
             }
         }
         result

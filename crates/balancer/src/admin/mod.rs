@@ -354,7 +354,7 @@ type Family = (
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let backends = state.pool.backends();
     let mut out = String::new();
-    let families: [Family; 7] = [
+    let families: [Family; 5] = [
         (
             "switchboard_balancer_backend_up",
             "gauge",
@@ -385,24 +385,36 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
             "Peak-EWMA time to the backend's answer.",
             |b| b.ewma().as_secs_f64(),
         ),
-        (
-            "switchboard_balancer_backend_latency_p50_seconds",
-            "gauge",
-            "Median time to the backend's answer over the last 10 seconds (NaN: no answers).",
-            |b| b.recent_latency([0.5]).map_or(f64::NAN, |[q]| q.as_secs_f64()),
-        ),
-        (
-            "switchboard_balancer_backend_latency_p99_seconds",
-            "gauge",
-            "99th percentile time to the backend's answer over the last 10 seconds (NaN: no answers).",
-            |b| b.recent_latency([0.99]).map_or(f64::NAN, |[q]| q.as_secs_f64()),
-        ),
     ];
     for (name, kind, help, value) in families {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for b in backends.iter() {
             let _ = writeln!(out, "{name}{{backend=\"{}\"}} {}", label(&b.addr), value(b));
+        }
+    }
+    // Both percentiles from one reading of each backend's window: reading it sums ten
+    // seconds of histograms.
+    let windows: Vec<_> = backends
+        .iter()
+        .map(|b| b.recent_latency([0.5, 0.99]))
+        .collect();
+    let percentiles = [
+        (
+            "switchboard_balancer_backend_latency_p50_seconds",
+            "Median time to the backend's answer over the last 10 seconds (NaN: no answers).",
+        ),
+        (
+            "switchboard_balancer_backend_latency_p99_seconds",
+            "99th percentile time to the backend's answer over the last 10 seconds (NaN: no answers).",
+        ),
+    ];
+    for (i, (name, help)) in percentiles.into_iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (b, window) in backends.iter().zip(&windows) {
+            let value = window.map_or(f64::NAN, |qs| qs[i].as_secs_f64());
+            let _ = writeln!(out, "{name}{{backend=\"{}\"}} {value}", label(&b.addr));
         }
     }
     (

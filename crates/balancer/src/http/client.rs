@@ -18,6 +18,7 @@
 //! length that is not one number, a coding other than `chunked`) is a failed backend (502)
 //! and its connection is closed.
 
+use std::fmt::Write as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -301,7 +302,7 @@ async fn send_body(
         }
         if chunked {
             frame_head.clear();
-            frame_head.put_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            let _ = write!(frame_head, "{:x}\r\n", data.len());
             writer.write_all(&frame_head).await?;
             writer.write_all(&data).await?;
             writer.write_all(b"\r\n").await?;

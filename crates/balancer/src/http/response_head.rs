@@ -162,8 +162,6 @@ fn build_head(
             .and_then(|d| d.parse::<u64>().ok())
             .ok_or_else(|| malformed("malformed Content-Length"))?;
         Framing::Decoded(Decoder::length(n))
-    } else if bodiless {
-        Framing::Decoded(Decoder::length(0))
     } else {
         Framing::Close
     };
