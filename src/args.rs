@@ -526,6 +526,11 @@ pub struct AppServeArgs {
     #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub header_read_timeout: Option<Duration>,
 
+    /// A request body must arrive within this, plus a second for every 500 bytes that came;
+    /// slower gets 408 [default: 10s].
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
+    pub body_read_timeout: Option<Duration>,
+
     /// A request not answered within this gets 408 [default: 30s].
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub request_timeout: Option<Duration>,

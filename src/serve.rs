@@ -30,6 +30,7 @@ struct FileConfig {
     body_limit: Option<Size>,
     max_header_bytes: Option<Size>,
     header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
     request_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections: Option<usize>,
@@ -106,6 +107,10 @@ impl Settings {
                     file.header_read_timeout,
                 )?)
                 .unwrap_or(defaults.header_read_timeout),
+            body_read_timeout: args
+                .body_read_timeout
+                .or(file_duration("body-read-timeout", file.body_read_timeout)?)
+                .unwrap_or(defaults.body_read_timeout),
             max_header_bytes: args
                 .max_header_bytes
                 .or(file_size("max-header-bytes", file.max_header_bytes)?)
@@ -128,6 +133,7 @@ impl Settings {
                 "--header-read-timeout",
                 limits.header_read_timeout.is_zero(),
             ),
+            ("--body-read-timeout", limits.body_read_timeout.is_zero()),
             ("--idle-timeout", limits.idle_timeout.is_zero()),
             ("--max-connections", limits.max_connections == 0),
             ("--max-header-bytes", limits.max_header_bytes < 1024),

@@ -39,14 +39,7 @@ pub async fn json<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, 
     let (parts, body) = req.into_parts();
     let bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let status = if e.is::<http_body_util::LengthLimitError>() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return Err(ApiError::new(status, body_error(status.as_u16())));
-        }
+        Err(e) => return Err(unreadable(&*e, false)),
     };
     match serde_json::from_slice(&bytes) {
         Ok(value) => Ok(value),
@@ -58,32 +51,56 @@ pub async fn json<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, 
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if let JsonRejection::BytesRejection(_) = rejection {
+        return unreadable(
+            &rejection,
+            rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
     let message = match &rejection {
         JsonRejection::MissingJsonContentType(_) => {
             "expected a JSON body with Content-Type: application/json".to_string()
         }
         JsonRejection::JsonSyntaxError(e) => format!("body is not valid JSON: {}", inner(e)),
         JsonRejection::JsonDataError(e) => inner(e),
-        JsonRejection::BytesRejection(_) => body_error(rejection.status().as_u16()),
         _ => rejection.body_text(),
     };
     ApiError::new(rejection.status(), message)
 }
 
 fn form_rejection(rejection: FormRejection) -> ApiError {
-    let message = match &rejection {
-        FormRejection::BytesRejection(_) => body_error(rejection.status().as_u16()),
-        _ => rejection.body_text(),
-    };
-    ApiError::new(rejection.status(), message)
+    if let FormRejection::BytesRejection(_) = rejection {
+        return unreadable(
+            &rejection,
+            rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
+    ApiError::new(rejection.status(), rejection.body_text())
 }
 
-fn body_error(status: u16) -> String {
-    if status == 413 {
-        "request body is larger than the limit".into()
-    } else {
-        "cannot read the request body".into()
+/// The answer to a body that could not be read, from the cause at the end of `e`'s chain:
+/// over the limit 413, sent too slowly 408 (the connection's body-read timeout), anything else
+/// (a malformed chunk, a client gone) 400. `too_large`: the extractor found the limit passed.
+fn unreadable(e: &(dyn std::error::Error + 'static), too_large: bool) -> ApiError {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if too_large || e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body is larger than the limit",
+            );
+        }
+        if e.downcast_ref::<switchboard_http::BodyError>()
+            .is_some_and(|b| b.is_timeout())
+        {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            );
+        }
+        cause = e.source();
     }
+    ApiError::new(StatusCode::BAD_REQUEST, "cannot read the request body")
 }
 
 /// serde's message without axum's "Failed to deserialize the JSON body into the target type: "

@@ -38,6 +38,35 @@ impl AppService {
         AppService { app, router }
     }
 
+    /// 413 at once, whatever the route, for a request whose declared body (`Content-Length`)
+    /// is over the body limit: nothing of the body is waited for, and the connection closes
+    /// (the rest of the body may be on its way).
+    fn too_large<B: http_body::Body>(&self, req: &Request<B>) -> Option<Response> {
+        let declared = req.body().size_hint().lower();
+        let limit = self.app.config().body_limit;
+        if declared <= limit as u64 {
+            return None;
+        }
+        let started = Instant::now();
+        let message =
+            format!("request body of {declared} bytes is larger than the limit of {limit} bytes");
+        let mut response = crate::ApiError::new(axum::http::StatusCode::PAYLOAD_TOO_LARGE, message)
+            .into_response();
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        let path = req.uri().path();
+        observe::finish(
+            &self.app,
+            route_index(path),
+            req.method(),
+            started,
+            &mut response,
+        );
+        Some(response)
+    }
+
     fn direct<B>(&self, req: &Request<B>) -> Option<Response> {
         if req.method() != Method::GET {
             return None;
@@ -81,6 +110,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if let Some(response) = self.too_large(&req) {
+            return AppFuture::Ready(Some(response));
+        }
         if let Some(response) = self.direct(&req) {
             return AppFuture::Ready(Some(response));
         }

@@ -16,6 +16,14 @@ use crate::Limits;
 /// No time recorded.
 const NONE: u64 = u64::MAX;
 
+/// While the server drains, how long a keep-alive connection is kept after its last response
+/// (or an HTTP/1 connection after its accept, before its first request), so that a request
+/// the client sent as the server began to shut down is answered (with `Connection: close`)
+/// rather than met with a close: a busy client sends its next request at once, and closing
+/// under it is the race RFC 9112 §9.3.1 leaves clients to retry. A connection quiet for
+/// longer closes at once.
+pub(crate) const DRAIN_QUIET: Duration = Duration::from_millis(500);
+
 /// One connection's activity.
 #[derive(Debug)]
 pub(crate) struct Activity {
@@ -47,7 +55,8 @@ pub(crate) struct Activity {
 pub(crate) enum Verdict {
     /// Nothing to do before this instant (`None`: until something changes).
     Wait(Option<Instant>),
-    /// Nothing in flight for `idle_timeout`: shut the connection down gracefully.
+    /// Nothing in flight for `idle_timeout` (while draining, for [`DRAIN_QUIET`] or the idle
+    /// timeout, whichever is shorter): shut the connection down gracefully.
     Idle,
     /// Request headers took longer than `header_read_timeout`: drop the connection.
     HeaderTimeout,
@@ -121,8 +130,13 @@ impl Activity {
             && self.head_started.swap(false, Ordering::Relaxed)
     }
 
-    /// Judges the connection at `now`.
-    pub(crate) fn verdict(&self, now: Instant, limits: &Limits) -> Verdict {
+    /// Whether no request is in flight.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    /// Judges the connection at `now`; `draining`: the server is shutting down.
+    pub(crate) fn verdict(&self, now: Instant, limits: &Limits, draining: bool) -> Verdict {
         let header = limits.header_timeout();
         if self.in_flight.load(Ordering::Acquire) > 0 {
             // A request runs. The service may take its time (the application bounds that), but
@@ -161,7 +175,12 @@ impl Activity {
                 return expired(self.at(head_since) + limit, Verdict::HeaderTimeout);
             }
         }
-        match limits.idle() {
+        let idle = match (limits.idle(), draining) {
+            (Some(idle), true) => Some(idle.min(DRAIN_QUIET)),
+            (None, true) => Some(DRAIN_QUIET),
+            (idle, false) => idle,
+        };
+        match idle {
             Some(idle) => expired(
                 self.at(self.quiet_since.load(Ordering::Relaxed)) + idle,
                 Verdict::Idle,
@@ -222,37 +241,43 @@ mod tests {
 
         // The first request must come within the header timeout of the accept.
         assert_eq!(
-            activity.verdict(start, &limits),
+            activity.verdict(start, &limits, false),
             Verdict::Wait(Some(secs(10)))
         );
-        assert_eq!(activity.verdict(secs(10), &limits), Verdict::HeaderTimeout);
+        assert_eq!(
+            activity.verdict(secs(10), &limits, false),
+            Verdict::HeaderTimeout
+        );
 
         tokio::time::advance(Duration::from_secs(1)).await;
         let guard = activity.request_started();
         assert_eq!(
-            activity.verdict(secs(1), &limits),
+            activity.verdict(secs(1), &limits, false),
             Verdict::Wait(Some(secs(61)))
         );
         tokio::time::advance(Duration::from_secs(1)).await;
         drop(guard);
         // Idle counts from the end of the response.
         assert_eq!(
-            activity.verdict(secs(2), &limits),
+            activity.verdict(secs(2), &limits, false),
             Verdict::Wait(Some(secs(62)))
         );
-        assert_eq!(activity.verdict(secs(62), &limits), Verdict::Idle);
+        assert_eq!(activity.verdict(secs(62), &limits, false), Verdict::Idle);
 
         // A byte of the next request starts its header clock.
         tokio::time::advance(Duration::from_secs(3)).await;
         activity.bytes_read();
         assert_eq!(
-            activity.verdict(secs(5), &limits),
+            activity.verdict(secs(5), &limits, false),
             Verdict::Wait(Some(secs(15)))
         );
-        assert_eq!(activity.verdict(secs(15), &limits), Verdict::HeaderTimeout);
+        assert_eq!(
+            activity.verdict(secs(15), &limits, false),
+            Verdict::HeaderTimeout
+        );
         let _guard = activity.request_started();
         assert_eq!(
-            activity.verdict(secs(6), &limits),
+            activity.verdict(secs(6), &limits, false),
             Verdict::Wait(Some(secs(66)))
         );
     }
@@ -266,11 +291,11 @@ mod tests {
             idle_timeout: Duration::ZERO,
             ..Limits::default()
         };
-        assert_eq!(activity.verdict(start, &off), Verdict::Wait(None));
+        assert_eq!(activity.verdict(start, &off, false), Verdict::Wait(None));
         drop(activity.request_started());
         activity.bytes_read();
         assert_eq!(
-            activity.verdict(start + Duration::from_secs(3600), &off),
+            activity.verdict(start + Duration::from_secs(3600), &off, false),
             Verdict::Wait(None)
         );
     }

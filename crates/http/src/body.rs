@@ -113,12 +113,15 @@ impl Body for RequestBody {
 }
 
 /// A request body could not be read to its end: the client closed the connection or reset
-/// the stream, or (HTTP/1) sent a malformed chunk. The connection does not serve another
-/// request after it.
+/// the stream, or (HTTP/1) sent a malformed chunk or sent it too slowly
+/// ([`Limits::body_read_timeout`](crate::Limits::body_read_timeout)). The connection does not
+/// serve another request after it.
 pub struct BodyError(ErrorKind);
 
 enum ErrorKind {
     Http1(String),
+    /// HTTP/1: the body did not arrive in time.
+    Timeout,
     Http2(hyper::Error),
 }
 
@@ -126,12 +129,22 @@ impl BodyError {
     pub(crate) fn http1(message: impl Into<String>) -> Self {
         BodyError(ErrorKind::Http1(message.into()))
     }
+
+    pub(crate) fn timeout() -> Self {
+        BodyError(ErrorKind::Timeout)
+    }
+
+    /// Whether the client sent the body too slowly: a server answers 408, not 400.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.0, ErrorKind::Timeout)
+    }
 }
 
 impl fmt::Debug for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ErrorKind::Http1(message) => f.debug_tuple("BodyError").field(message).finish(),
+            ErrorKind::Timeout => f.debug_tuple("BodyError").field(&"timeout").finish(),
             ErrorKind::Http2(e) => f.debug_tuple("BodyError").field(e).finish(),
         }
     }
@@ -141,6 +154,7 @@ impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ErrorKind::Http1(message) => write!(f, "request body: {message}"),
+            ErrorKind::Timeout => f.write_str("request body: not sent in time"),
             ErrorKind::Http2(e) => write!(f, "request body: {e}"),
         }
     }
@@ -149,7 +163,7 @@ impl fmt::Display for BodyError {
 impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0 {
-            ErrorKind::Http1(_) => None,
+            ErrorKind::Http1(_) | ErrorKind::Timeout => None,
             ErrorKind::Http2(e) => Some(e),
         }
     }

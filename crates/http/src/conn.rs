@@ -8,6 +8,7 @@ use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use atomic_waker::AtomicWaker;
 
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::activity::{Activity, Verdict};
+use crate::activity::{Activity, Verdict, DRAIN_QUIET};
 use crate::io::ConnIo;
 use crate::service::ConnService;
 use crate::{h1, Limits, RequestBody, Scheme};
@@ -36,7 +37,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) http2: http2::Builder<TaskExecutor>,
-    /// The server's shutdown signal: connections then shut down gracefully.
+    /// Triggered once the server has stopped accepting: connections then shut down
+    /// gracefully.
     pub(crate) shutdown: Shutdown,
     /// Triggered when the grace period is over: connections left are dropped.
     pub(crate) cut: Shutdown,
@@ -177,7 +179,9 @@ pub(crate) async fn serve<S, B>(
 }
 
 /// Runs `step` (the TLS handshake, protocol detection) bounded by the first request's
-/// deadline, and abandoned on shutdown: nothing has been asked of the server yet.
+/// deadline, and abandoned on shutdown once the connection is [`DRAIN_QUIET`] old: nothing
+/// has been asked of the server yet, though a client that has just connected may be sending
+/// its request.
 async fn before_first_request<F: Future>(
     shared: &Shared,
     activity: &Activity,
@@ -187,11 +191,23 @@ async fn before_first_request<F: Future>(
         .limits
         .header_timeout()
         .map(|limit| activity.accepted() + limit);
+    let abandon = async {
+        shared.shutdown.wait().await;
+        tokio::time::sleep_until(activity.accepted() + drain_quiet(&shared.limits)).await;
+    };
     tokio::select! {
         output = step => Ok(output),
         () = sleep_until(deadline) => Err(Ending::because(HEADER_TIMEOUT)),
-        () = shared.shutdown.wait() => Err(Ending::because("shutdown before any request")),
+        () = abandon => Err(Ending::because("shutdown before any request")),
     }
+}
+
+/// How long a quiet connection is kept once the server drains: [`DRAIN_QUIET`], or the idle
+/// timeout when that is shorter.
+fn drain_quiet(limits: &Limits) -> Duration {
+    limits
+        .idle()
+        .map_or(DRAIN_QUIET, |idle| idle.min(DRAIN_QUIET))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -252,13 +268,19 @@ where
     };
     match protocol {
         Protocol::Http1 => {
-            let closing = AtomicBool::new(false);
+            let closing = h1::Closing::default();
+            // A first request that came while the server drains is its last: the connection
+            // may answer it before the drain is seen below.
+            if shared.shutdown.is_triggered() {
+                closing.finish();
+            }
             let settings = h1::Settings {
                 peer,
                 scheme,
                 activity: activity.clone(),
                 max_head: shared.limits.max_header_bytes,
                 drain_timeout: shared.limits.header_timeout(),
+                body_timeout: shared.limits.body_timeout(),
                 closing: &closing,
             };
             // A service that answers 101 (a WebSocket, say) takes the connection over; this
@@ -266,7 +288,10 @@ where
             // Boxed once per connection: passed by value, the connection's future would be
             // stored again in each future that takes it along (drive's, this one's).
             let conn = Box::pin(h1::serve(io, prefix, service, settings));
-            let graceful = |_: Pin<&mut _>| closing.store(true, Ordering::Relaxed);
+            let graceful = |_: Pin<&mut _>, close| match close {
+                Close::Finish => closing.finish(),
+                Close::WhenIdle => closing.when_idle(),
+            };
             drive(conn, graceful, &activity, shared).await
         }
         Protocol::Http2 => {
@@ -286,7 +311,10 @@ where
     }
 }
 
-fn graceful_http2<I, S, B>(conn: Pin<&mut http2::Connection<I, S, TaskExecutor>>)
+/// HTTP/2's graceful close, whichever was asked: GOAWAY, then the open streams finish (the
+/// client knows which of its requests will be answered, so there is nothing to wait for).
+/// Asking twice is asking once.
+fn graceful_http2<I, S, B>(conn: Pin<&mut http2::Connection<I, S, TaskExecutor>>, _: Close)
 where
     S: hyper::service::HttpService<Incoming, ResBody = B>,
     S::Error: Into<BoxError>,
@@ -298,12 +326,23 @@ where
     conn.graceful_shutdown();
 }
 
+/// A graceful close, as [`drive`] asks for it.
+#[derive(Debug, Clone, Copy)]
+enum Close {
+    /// The server is shutting down: no new keep-alive; what has come is answered.
+    Finish,
+    /// The connection is idle (its idle timeout, or quiet while the server drains): close it
+    /// unless a request has begun.
+    WhenIdle,
+}
+
 /// Drives a connection (ours on HTTP/1, hyper's on HTTP/2) to its end, enforcing the limits:
 /// header timeouts drop it, idle time and shutdown shut it down gracefully, the end of the
-/// grace period drops it.
+/// grace period drops it. On shutdown a connection finishes what it has begun and closes once
+/// quiet ([`DRAIN_QUIET`] after its last response).
 async fn drive<C, E>(
     conn: C,
-    graceful: impl Fn(Pin<&mut C>),
+    graceful: impl Fn(Pin<&mut C>, Close),
     activity: &Activity,
     shared: &Shared,
 ) -> Ending
@@ -324,6 +363,8 @@ where
     let quiet_waker = Waker::from(quiet.clone());
     let mut armed = true;
     let mut draining = false;
+    // Draining with a request in flight: judge the connection again when it is over.
+    let mut watch_idle = false;
     let mut closing: Option<&'static str> = None;
     loop {
         let event = poll_fn(|cx| {
@@ -331,6 +372,10 @@ where
                 return Poll::Ready(Event::Ended(result));
             }
             if activity.take_head_started() {
+                return Poll::Ready(Event::Check);
+            }
+            if watch_idle && activity.is_idle() {
+                watch_idle = false;
                 return Poll::Ready(Event::Check);
             }
             quiet.task.register(cx.waker());
@@ -363,15 +408,15 @@ where
             Event::Shutdown => {
                 draining = true;
                 if closing.is_none() {
-                    graceful(conn.as_mut());
+                    graceful(conn.as_mut(), Close::Finish);
                     closing = Some("server shutdown");
                 }
-                continue;
             }
             Event::Cut => return Ending::because("cut at end of grace"),
             Event::Check => {}
         }
-        match activity.verdict(Instant::now(), &shared.limits) {
+        watch_idle = draining && !activity.is_idle();
+        match activity.verdict(Instant::now(), &shared.limits, draining) {
             Verdict::Wait(Some(at)) => {
                 timer.as_mut().reset(at);
                 armed = true;
@@ -379,7 +424,7 @@ where
             Verdict::Wait(None) => armed = false,
             Verdict::Idle => match closing {
                 None => {
-                    graceful(conn.as_mut());
+                    graceful(conn.as_mut(), Close::WhenIdle);
                     closing = Some("idle timeout");
                     // A graceful close waits for the response being written; one a client
                     // never reads would wait forever. Give it one more idle period.
@@ -392,7 +437,10 @@ where
                     }
                 }
                 Some("idle timeout") => return Ending::because(STALLED),
-                Some(_) => armed = false,
+                Some(_) => {
+                    graceful(conn.as_mut(), Close::WhenIdle);
+                    armed = false;
+                }
             },
             Verdict::HeaderTimeout => return Ending::because(HEADER_TIMEOUT),
             Verdict::Stalled => return Ending::because(STALLED),

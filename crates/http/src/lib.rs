@@ -8,8 +8,9 @@
 //!
 //! # Layout
 //!
-//! - [`Limits`] (`limits.rs`): the transport limits: header-read timeout (slowloris), header
-//!   size, keep-alive idle timeout, connection cap, shutdown grace.
+//! - [`Limits`] (`limits.rs`): the transport limits: header-read timeout (slowloris),
+//!   body-read timeout with a minimum rate, header size, keep-alive idle timeout, connection
+//!   cap, shutdown grace.
 //! - [`Tls`] and [`tls_config`] (`tls.rs`): a rustls `ServerConfig` (ring, ALPN `h2` and
 //!   `http/1.1`) from PEM files or a fresh self-signed certificate, with [`TlsError`]s that
 //!   read as one line ("certificate and key do not match").
@@ -97,7 +98,7 @@ mod tls;
 pub mod upgrade;
 
 pub use body::{BodyError, RequestBody};
-pub use limits::Limits;
+pub use limits::{Limits, MIN_BODY_RATE};
 pub use server::{ConnectionGauge, HttpServer};
 pub use service::{PeerAddr, Scheme};
 pub use tls::{tls_config, tls_config_with_cert, Tls, TlsError};

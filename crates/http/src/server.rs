@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -135,6 +136,9 @@ impl HttpServer {
         } = self;
         let listener = TcpListener::from_std(listener)?;
         let tracker = TaskTracker::new();
+        // Connections are told to drain only once the listener is closed, so that a client a
+        // `Connection: close` sends away finds no listener to be reset by, but a refusal.
+        let drain = Shutdown::new();
         let cut = Shutdown::new();
         let grace = limits.grace;
         let shared = Arc::new(Shared {
@@ -147,21 +151,20 @@ impl HttpServer {
             ),
             limits,
             tls: tls.map(TlsAcceptor::from),
-            shutdown: shutdown.clone(),
+            shutdown: drain.clone(),
             cut: cut.clone(),
             proxy_from,
         });
         tracing::debug!(addr = %local_addr, tls = shared.tls.is_some(), "HTTP server listening");
 
-        while let Some((stream, peer)) = switchboard_net::accept(&listener, &shutdown).await {
+        let spawn = |stream: tokio::net::TcpStream, peer: SocketAddr| {
             let Some(permit) = connections.try_acquire() else {
                 tracing::debug!(
                     %peer,
                     max = connections.max(),
                     "connection refused: too many open connections"
                 );
-                drop(stream);
-                continue;
+                return;
             };
             tracker.spawn(conn::serve(
                 stream,
@@ -170,9 +173,22 @@ impl HttpServer {
                 service.clone(),
                 permit,
             ));
+        };
+        while let Some((stream, peer)) = switchboard_net::accept(&listener, &shutdown).await {
+            spawn(stream, peer);
         }
-
+        // Connections the kernel completed before the listener closes wait in its backlog;
+        // closing it would reset them, though their clients have connected and may have sent
+        // a request. They are taken and served like the rest.
+        for _ in 0..DEFAULT_BACKLOG {
+            let next = std::future::poll_fn(|cx| Poll::Ready(listener.poll_accept(cx))).await;
+            match next {
+                Poll::Ready(Ok((stream, peer))) => spawn(stream, peer),
+                Poll::Ready(Err(_)) | Poll::Pending => break,
+            }
+        }
         drop(listener);
+        drain.trigger();
         tracker.close();
         tracing::info!(
             open = connections.open(),

@@ -1,4 +1,5 @@
-//! Shutdown: requests in flight finish, idle connections go at once, stuck ones are cut.
+//! Shutdown: the listener closes, requests in flight and requests that have come are answered
+//! with `Connection: close`, quiet connections go, stuck ones are cut at the end of the grace.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -125,7 +126,7 @@ async fn past_the_grace_period_stuck_requests_are_cut() {
 }
 
 #[tokio::test]
-async fn pipelined_requests_not_begun_are_not_served_after_shutdown() {
+async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the_last() {
     // A response whose head is out, and whose body ends when the test says.
     let go_on = Arc::new(Notify::new());
     let waiting = go_on.clone();
@@ -141,9 +142,12 @@ async fn pipelined_requests_not_begun_are_not_served_after_shutdown() {
     );
     let server = start_router(router, Arc::new(Notify::new()), None, Limits::default());
     let mut h1 = connect(server.addr()).await;
-    h1.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    h1.write_all(
+        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut got = Vec::new();
     while !got.ends_with(b"first\r\n") {
         let mut chunk = [0u8; 1024];
@@ -154,14 +158,70 @@ async fn pipelined_requests_not_begun_are_not_served_after_shutdown() {
     server.running.shutdown.trigger();
     tokio::time::sleep(Duration::from_millis(50)).await;
     go_on.notify_one();
-    // The response in progress ends; the request behind it, already buffered, is not served.
+    // The response in progress promised keep-alive, so the request behind it, which has come,
+    // is answered, and says it is the last; the third is not served.
     timeout(STEP, h1.read_to_end(&mut got))
         .await
         .unwrap()
         .unwrap();
     let text = String::from_utf8_lossy(&got);
-    assert!(text.ends_with("first\r\n4\r\nlast\r\n0\r\n\r\n"), "{text}");
-    assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    let second = &text[text.rfind("HTTP/1.1 ").unwrap()..];
+    assert!(second.contains("connection: close\r\n"), "{second}");
+    assert!(second.ends_with("hello"), "{second}");
+    server.running.finished(STEP).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_sent_as_shutdown_begins_is_answered_not_cut_off() {
+    let server = start(None, Limits::default());
+    let addr = server.addr();
+    // A keep-alive connection that has just been answered, and one just opened.
+    let mut used = connect(addr).await;
+    assert_eq!(raw_get(&mut used, "/").await.status, 200);
+    let mut fresh = connect(addr).await;
+    wait_for_open(&server.gauge, 2).await;
+
+    server.running.shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for stream in [&mut used, &mut fresh] {
+        let response = raw_get(stream, "/").await;
+        assert_eq!((response.status, response.body.as_str()), (200, "hello"));
+        assert!(
+            response
+                .head
+                .to_ascii_lowercase()
+                .contains("connection: close"),
+            "{}",
+            response.head
+        );
+        closed_within(stream, STEP).await;
+    }
+    server.running.finished(STEP).await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_quiet_before_shutdown_closes_at_once() {
+    let limits = Limits {
+        grace: Duration::from_secs(20),
+        ..Limits::default()
+    };
+    let server = start(None, limits);
+    let mut h1 = connect(server.addr()).await;
+    assert_eq!(raw_get(&mut h1, "/").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let triggered = Instant::now();
+    server.running.shutdown.trigger();
+    closed_within(&mut h1, STEP).await;
+    assert!(
+        triggered.elapsed() < Duration::from_millis(300),
+        "took {:?}",
+        triggered.elapsed()
+    );
     server.running.finished(STEP).await.unwrap();
 }
 

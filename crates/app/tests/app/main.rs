@@ -6,6 +6,7 @@
 #![allow(missing_docs)] // test helpers, documented where it helps
 
 mod access;
+mod bodies;
 mod calc;
 mod openapi;
 mod ops;
@@ -74,10 +75,19 @@ pub async fn fresh_store(backend: Backend) -> Option<(Store, PathBuf)> {
 
 /// Starts the application on `store` with `config`, on a manual clock.
 pub async fn start_on(store: Store, dir: PathBuf, config: AppConfig) -> TestApp {
+    start_on_with_limits(store, dir, config, Limits::default()).await
+}
+
+/// Starts the application on `store` with `config`, served under `limits`.
+pub async fn start_on_with_limits(
+    store: Store,
+    dir: PathBuf,
+    config: AppConfig,
+    limits: Limits,
+) -> TestApp {
     let clock = Clock::manual(Timestamp::from_millis(1_800_000_000_000));
     let app = App::new(store, config, clock.clone()).expect("app");
-    let server =
-        HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).expect("bind");
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, limits).expect("bind");
     let addr = server.local_addr();
     let gauge = server.connections();
     app.set_connection_gauge(move || gauge.open());

@@ -33,6 +33,8 @@ struct Slot {
 enum End {
     Complete,
     Failed(String),
+    /// The client did not send the body in time.
+    TimedOut,
     /// The failure has been reported; the body ends.
     Reported,
 }
@@ -101,6 +103,10 @@ impl BodySender {
         self.end(End::Failed(why.into()));
     }
 
+    pub(crate) fn time_out(self) {
+        self.end(End::TimedOut);
+    }
+
     fn end(&self, end: End) {
         let mut slot = lock(&self.0);
         if slot.end.is_none() {
@@ -144,6 +150,10 @@ impl BodyReceiver {
             Some(End::Failed(why)) => {
                 slot.end = Some(End::Reported);
                 Poll::Ready(Some(Err(BodyError::http1(why))))
+            }
+            Some(End::TimedOut) => {
+                slot.end = Some(End::Reported);
+                Poll::Ready(Some(Err(BodyError::timeout())))
             }
             Some(End::Reported) => {
                 slot.end = Some(End::Reported);

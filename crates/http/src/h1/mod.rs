@@ -44,7 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
 
 pub(crate) use body::BodyReceiver;
-pub(crate) use conn::Settings;
+pub(crate) use conn::{Closing, Settings};
 
 use crate::conn::BoxError;
 use crate::upgrade::Upgraded;

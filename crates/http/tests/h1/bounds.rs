@@ -152,3 +152,92 @@ async fn an_error_answer_survives_the_unread_body_behind_it() {
     drop(stream);
     server.running.stop().await.unwrap();
 }
+
+/// Reads the whole body: its length, or 408 when the connection says it came too slowly.
+async fn read_body(req: Request) -> Response {
+    match req.into_body().collect().await {
+        Ok(body) => body.to_bytes().len().to_string().into_response(),
+        Err(e) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(e) = cause {
+                if e.downcast_ref::<switchboard_http::BodyError>()
+                    .is_some_and(|b| b.is_timeout())
+                {
+                    return StatusCode::REQUEST_TIMEOUT.into_response();
+                }
+                cause = e.source();
+            }
+            StatusCode::BAD_REQUEST.into_response()
+        }
+    }
+}
+
+fn body_reader() -> Server {
+    let limits = Limits {
+        body_read_timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let router = Router::new().route("/read", post(read_body));
+    start_router(router, Arc::new(Notify::new()), None, limits)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_trickled_slower_than_the_minimum_rate_times_out() {
+    let server = body_reader();
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    stream
+        .write_all(b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nx")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    // A byte a second: each earns two milliseconds beyond the ten seconds.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..99 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if writer.write_all(b"x").await.is_err() {
+                break;
+            }
+        }
+        writer
+    });
+    // Read without a step timeout: the answer is due ten (paused) seconds from now.
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0u8; 1024];
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed without an answer");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let took = started.elapsed();
+    let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 408 "), "{head}");
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(11),
+        "answered after {took:?}"
+    );
+    assert!(head.contains("connection: close\r\n"), "{head}");
+    let mut rest = Vec::new();
+    let _ = reader.read_to_end(&mut rest).await;
+    trickle.abort();
+    server.running.stop().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_but_steady_body_is_not_cut_short() {
+    let server = body_reader();
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
+    // 15 s at 1,000 bytes a second: longer than the timeout, at twice the minimum rate.
+    send(
+        &mut stream,
+        b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 15000\r\n\r\n",
+    )
+    .await;
+    for _ in 0..150 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stream.write_all(&[b'x'; 100]).await.unwrap();
+    }
+    let answer = answer(&mut stream, &mut Vec::new(), false).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "15000"));
+    server.running.stop().await.unwrap();
+}

@@ -6,7 +6,7 @@ use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 use tower_service::Service;
 
 mod pending;
@@ -30,7 +31,7 @@ use crate::h1::encode::{self, Framing as Out};
 use crate::h1::head::{self, Framing, Head, Refusal};
 use crate::h1::Error;
 use crate::upgrade::{self, UpgradeSender};
-use crate::{PeerAddr, RequestBody, Scheme};
+use crate::{PeerAddr, RequestBody, Scheme, MIN_BODY_RATE};
 use pending::Pending;
 
 /// Bytes asked of the socket per read. The read lands in a buffer on the stack and only what
@@ -61,9 +62,41 @@ pub(crate) struct Settings<'a> {
     /// How long draining an unread request body may take (`Limits::header_read_timeout`;
     /// `None`: no limit).
     pub(crate) drain_timeout: Option<Duration>,
-    /// Set by the connection task to ask for a graceful close: the connection ends when idle,
-    /// or after the response in progress (which then says `Connection: close`).
-    pub(crate) closing: &'a AtomicBool,
+    /// `Limits::body_read_timeout` (`None`: no limit).
+    pub(crate) body_timeout: Option<Duration>,
+    /// Set by the connection task to ask for a graceful close.
+    pub(crate) closing: &'a Closing,
+}
+
+/// How far the connection task has asked an HTTP/1 connection to close. Two steps, so that a
+/// client is never cut off with a request on the wire: first no more keep-alive is promised
+/// (every response says `Connection: close`, and a request whose bytes have come is still
+/// answered), then, once no request has begun for a while, the connection closes.
+#[derive(Debug, Default)]
+pub(crate) struct Closing(AtomicU8);
+
+impl Closing {
+    const FINISHING: u8 = 1;
+    const WHEN_IDLE: u8 = 2;
+
+    /// Promise no further request: the response in progress, or the next one, is the last.
+    pub(crate) fn finish(&self) {
+        self.0.fetch_max(Self::FINISHING, Ordering::Relaxed);
+    }
+
+    /// Close as soon as no request has begun (nothing of one read, nothing waiting on the
+    /// socket); otherwise as [`finish`](Self::finish).
+    pub(crate) fn when_idle(&self) {
+        self.0.store(Self::WHEN_IDLE, Ordering::Relaxed);
+    }
+
+    fn is_finishing(&self) -> bool {
+        self.0.load(Ordering::Relaxed) >= Self::FINISHING
+    }
+
+    fn is_when_idle(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == Self::WHEN_IDLE
+    }
 }
 
 /// One HTTP/1.1 connection.
@@ -93,12 +126,42 @@ enum Feed {
         tx: BodySender,
         /// `Expect: 100-continue` and `100 Continue` not (fully) sent: how much of it was.
         continue_at: Option<usize>,
+        /// The body's clock, armed the first time the service waits for bytes the client
+        /// has not sent; boxed, as few bodies ever need one.
+        clock: Option<Pin<Box<Sleep>>>,
+        /// Bytes received that have not yet extended the clock (by a second every
+        /// [`MIN_BODY_RATE`]).
+        earned: u64,
     },
     /// The service dropped it: the rest is drained after the response.
     Unread(Decoder),
     /// The body cannot be read to its end (broken, or never asked for under 100-continue):
     /// the connection closes after the response.
     Failed,
+}
+
+/// How a request body's feed ended.
+enum FeedEnd {
+    Complete,
+    Failed(String),
+    /// Not sent in time (`Limits::body_read_timeout`).
+    TimedOut,
+}
+
+/// Whether a body still has time: when its clock has run out, the bytes `earned` since it was
+/// last set buy one second per [`MIN_BODY_RATE`], and the clock is set that much later; with
+/// nothing earned, the time is up (`false`).
+fn body_clock_pending(clock: &mut Pin<Box<Sleep>>, earned: &mut u64, cx: &mut Context<'_>) -> bool {
+    while clock.as_mut().poll(cx).is_ready() {
+        let ms = earned.saturating_mul(1000) / MIN_BODY_RATE;
+        if ms == 0 {
+            return false;
+        }
+        *earned -= ms * MIN_BODY_RATE / 1000;
+        let at = clock.deadline() + Duration::from_millis(ms);
+        clock.as_mut().reset(at);
+    }
+    true
 }
 
 /// How a response left the connection.
@@ -238,16 +301,24 @@ where
             decoder,
             tx,
             continue_at: (expect_continue && self.read.is_empty()).then_some(0),
+            clock: None,
+            earned: 0,
         };
         RequestBody::http1(rx)
     }
 
     /// Reads until a whole head is buffered. `Ok(None)`: the client closed, or the connection
-    /// was asked to close before the next head (pipelined requests not yet begun included).
+    /// was asked to close when idle and no byte of a next request had come.
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Head>, HeadError>> {
         loop {
-            if self.settings.closing.load(Ordering::Relaxed) {
-                return Poll::Ready(Ok(None));
+            if self.read.is_empty() && self.settings.closing.is_when_idle() {
+                // One look at the socket: a request on its way is answered, not cut off.
+                let activity = &self.settings.activity;
+                return match read_more(&mut self.io, &mut self.read, activity, cx) {
+                    Poll::Ready(Ok(n)) if n > 0 => continue,
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(HeadError::Io(e))),
+                    _ => Poll::Ready(Ok(None)),
+                };
             }
             if !self.read.is_empty() {
                 let fresh = &self.read[self.scanned.min(self.read.len())..];
@@ -290,6 +361,8 @@ where
                 decoder,
                 tx,
                 continue_at,
+                clock,
+                earned,
             } = &mut self.feed
             else {
                 return Poll::Ready(Ok(()));
@@ -329,38 +402,50 @@ where
             }
             match decoder.decode(&mut self.read) {
                 Ok(Decoded::Data(data)) => {
+                    *earned = earned.saturating_add(data.len() as u64);
                     tx.send(data);
                     if let Decoder::Length(0) = decoder {
-                        self.end_feed(None);
+                        self.end_feed(FeedEnd::Complete);
                     }
                 }
-                Ok(Decoded::Done) => self.end_feed(None),
+                Ok(Decoded::Done) => self.end_feed(FeedEnd::Complete),
                 Ok(Decoded::NeedMore) => {
                     let activity = &self.settings.activity;
-                    match ready!(read_more(&mut self.io, &mut self.read, activity, cx)) {
-                        Ok(0) => {
-                            self.end_feed(Some("the client closed before the body ended".into()))
+                    match read_more(&mut self.io, &mut self.read, activity, cx) {
+                        Poll::Ready(Ok(0)) => self.end_feed(FeedEnd::Failed(
+                            "the client closed before the body ended".into(),
+                        )),
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(e)) => self.end_feed(FeedEnd::Failed(e.to_string())),
+                        Poll::Pending => {
+                            let Some(limit) = self.settings.body_timeout else {
+                                return Poll::Pending;
+                            };
+                            let clock =
+                                clock.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                            if body_clock_pending(clock, earned, cx) {
+                                return Poll::Pending;
+                            }
+                            self.end_feed(FeedEnd::TimedOut);
                         }
-                        Ok(_) => {}
-                        Err(e) => self.end_feed(Some(e.to_string())),
                     }
                 }
-                Err(why) => self.end_feed(Some(why.to_string())),
+                Err(why) => self.end_feed(FeedEnd::Failed(why.to_string())),
             }
         }
     }
 
-    /// The body is over (`None`) or broken (`Some(why)`): tells the service.
-    fn end_feed(&mut self, failure: Option<String>) {
-        let next = if failure.is_some() {
-            Feed::Failed
-        } else {
-            Feed::Idle
+    /// The body is over, or broken: tells the service.
+    fn end_feed(&mut self, end: FeedEnd) {
+        let next = match end {
+            FeedEnd::Complete => Feed::Idle,
+            _ => Feed::Failed,
         };
         if let Feed::Streaming { tx, .. } = std::mem::replace(&mut self.feed, next) {
-            match failure {
-                None => tx.finish(),
-                Some(why) => tx.fail(why),
+            match end {
+                FeedEnd::Complete => tx.finish(),
+                FeedEnd::Failed(why) => tx.fail(why),
+                FeedEnd::TimedOut => tx.time_out(),
             }
         }
     }
@@ -375,7 +460,7 @@ where
     ) -> Result<Outcome, Error> {
         let (parts, body) = response.into_parts();
         let mut body = pin!(body);
-        let mut keep = keep_alive && !self.settings.closing.load(Ordering::Relaxed);
+        let mut keep = keep_alive && !self.settings.closing.is_finishing();
         match &mut self.feed {
             // The client waits for 100 before sending the body, and will not get it now.
             Feed::Streaming {
@@ -530,7 +615,7 @@ where
             Feed::Unread(decoder) => decoder,
         };
         // Closing anyway: the close reads and drops what comes.
-        if self.settings.closing.load(Ordering::Relaxed)
+        if self.settings.closing.is_finishing()
             || decoder.remaining().is_some_and(|n| n > DRAIN_LIMIT)
         {
             return false;

@@ -26,13 +26,14 @@ impl Service<Request<RequestBody>> for Hello {
 #[tokio::test]
 async fn an_idle_connection_holds_no_buffers() {
     let (server, mut client) = tokio::io::duplex(64 * 1024);
-    let closing = AtomicBool::new(false);
+    let closing = Closing::default();
     let settings = Settings {
         peer: "127.0.0.1:1".parse().unwrap(),
         scheme: Scheme::Http,
         activity: Activity::new(Instant::now()),
         max_head: 16 * 1024,
         drain_timeout: None,
+        body_timeout: None,
         closing: &closing,
     };
     let mut conn = Conn::new(server, BytesMut::new(), Hello, settings);
@@ -63,13 +64,14 @@ async fn an_idle_connection_holds_no_buffers() {
     }
 }
 
-fn settings(closing: &AtomicBool) -> Settings<'_> {
+fn settings(closing: &Closing) -> Settings<'_> {
     Settings {
         peer: "127.0.0.1:1".parse().unwrap(),
         scheme: Scheme::Http,
         activity: Activity::new(Instant::now()),
         max_head: 16 * 1024,
         drain_timeout: None,
+        body_timeout: None,
         closing,
     }
 }
@@ -106,7 +108,7 @@ async fn read_all(mut client: tokio::io::DuplexStream) -> Vec<u8> {
 #[tokio::test]
 async fn a_head_sent_a_byte_at_a_time_is_parsed_once_per_line() {
     let (server, mut client) = tokio::io::duplex(64 * 1024);
-    let closing = AtomicBool::new(false);
+    let closing = Closing::default();
     let mut conn = Conn::new(server, BytesMut::new(), Hello, settings(&closing));
     let filler: String = (0..60)
         .map(|i| format!("X-Filler-{i}: {}\r\n", "a".repeat(180)))
@@ -154,7 +156,7 @@ async fn a_partly_written_100_continue_is_finished_before_the_response() {
     }
     // Room for 10 bytes: `100 Continue` goes out in pieces as the client reads.
     let (server, mut client) = tokio::io::duplex(10);
-    let closing = AtomicBool::new(false);
+    let closing = Closing::default();
     let service = FnService(|req: Request<RequestBody>| AskThenDrop {
         body: Some(req.into_body()),
         polls: 0,
@@ -198,7 +200,7 @@ async fn a_waiting_response_body_flushes_what_was_written() {
     // A stream that holds writes until flushed, as TLS may.
     let (server, mut client) = tokio::io::duplex(64 * 1024);
     let server = tokio::io::BufWriter::new(server);
-    let closing = AtomicBool::new(false);
+    let closing = Closing::default();
     let service = FnService(|_| async {
         Response::new(OneThenWait(Some(Bytes::from_static(b"data: event\n\n"))))
     });
