@@ -97,6 +97,9 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     let pool = Arc::new(Pool::new(backends.clone(), strategy));
     let shutdown = Shutdown::new();
     shutdown.on_signals();
+    // The servers are stopped only once the balancer has drained: a request it accepted is
+    // never sent to a server that has closed its listener.
+    let stop_servers = Shutdown::new();
 
     let health = HealthConfig {
         probe: Probe::Http {
@@ -124,7 +127,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
                 addr,
                 database.clone(),
                 backend,
-                shutdown.clone(),
+                stop_servers.clone(),
             ))
         })
         .collect();
@@ -155,16 +158,19 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     tracing::info!(addr = %balancer_addr, admin = %admin_addr, echo = %echo_addr, servers = args.servers, "system ready");
 
     shutdown.wait().await;
-    tracing::info!("stopping: the balancer and the message server drain, the servers get SIGTERM");
+    tracing::info!(
+        "stopping: the balancer and the message server drain, then the servers get SIGTERM"
+    );
+    let _ = balancer_task.await;
+    let _ = admin_task.await;
+    let _ = echo_task.await;
+    stop_servers.trigger();
     for supervisor in supervisors {
         let _ = supervisor.await;
     }
     for check in checks {
         check.abort();
     }
-    let _ = balancer_task.await;
-    let _ = admin_task.await;
-    let _ = echo_task.await;
     tracing::info!("stopped");
     Ok(())
 }

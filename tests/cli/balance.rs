@@ -237,3 +237,71 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
         server.wait(Duration::from_secs(15)).await;
     }
 }
+
+#[tokio::test]
+async fn a_declared_body_over_the_servers_limit_is_refused_at_once_through_the_balancer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_413_{}", fastrand::u32(..)));
+    let server = cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--data",
+                dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "application server listening",
+        )
+        .await;
+    let admin = free_addr().await;
+    let lb = cli()
+        .spawn_server(
+            &[
+                "balance",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                &admin,
+                "--backend",
+                &server.addr.to_string(),
+                "--log-format",
+                "off",
+            ],
+            "balancer listening",
+        )
+        .await;
+    for declared in ["2000000", "99999999999"] {
+        let mut stream = tokio::net::TcpStream::connect(lb.addr).await.unwrap();
+        let head = format!(
+            "POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {declared}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // No body follows: the answer must not wait for one (the request timeout is 30 s).
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut got))
+            .await
+            .expect("answered and closed at once")
+            .unwrap();
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 413 "), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                "{{\"error\":\"request body of {declared} bytes is larger than the limit of 1048576 bytes\"}}"
+            )),
+            "{text}"
+        );
+    }
+    let status = http_get(admin.parse().unwrap(), "/status").await;
+    assert!(
+        status.contains("\"errors\":0"),
+        "the server is not blamed: {status}"
+    );
+    lb.signal("TERM").await;
+    lb.wait(Duration::from_secs(15)).await;
+    server.signal("TERM").await;
+    server.wait(Duration::from_secs(15)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
