@@ -91,6 +91,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub admin: String,
 
+    /// A host name the admin API answers to besides IP addresses and localhost (the name it
+    /// is reached by). Repeat for each.
+    #[arg(long = "admin-host", value_name = "NAME", value_parser = parse::host_name)]
+    pub admin_hosts: Vec<String>,
+
     /// Where the message server listens (TCP and UDP).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7007")]
     pub echo: String,
@@ -148,6 +153,11 @@ pub struct BalanceArgs {
     /// Address of the admin API, /status and /metrics [default: 127.0.0.1:8081].
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
+
+    /// A host name the admin API answers to besides IP addresses and localhost (the name it
+    /// is reached by). Repeat for each; given here, they replace the file's `admin-hosts`.
+    #[arg(long = "admin-host", value_name = "NAME", value_parser = parse::host_name)]
+    pub admin_hosts: Vec<String>,
 
     /// Health check: `tcp` (connect), or an HTTP path expecting 2xx (`/healthz`) [default:
     /// tcp].

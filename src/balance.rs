@@ -30,6 +30,7 @@ use crate::{parse, runtime};
 struct FileConfig {
     listen: Option<String>,
     admin: Option<String>,
+    admin_hosts: Option<Vec<String>>,
     mode: Option<String>,
     strategy: Option<String>,
     grace: Option<String>,
@@ -81,6 +82,7 @@ fn read_file(path: &Path) -> Result<FileConfig, String> {
 struct Settings {
     listen: String,
     admin: String,
+    admin_hosts: Vec<String>,
     mode: &'static str,
     strategy: StrategyKind,
     backends: Vec<(String, u32)>,
@@ -197,6 +199,14 @@ impl Settings {
                 "no backends: give --backend ADDR or [[backend]] tables in --config".into(),
             );
         }
+        let admin_hosts = if args.admin_hosts.is_empty() {
+            file.admin_hosts.unwrap_or_default()
+        } else {
+            args.admin_hosts.clone()
+        };
+        for name in &admin_hosts {
+            parse::host_name(name).map_err(|e| format!("admin-hosts: {e}"))?;
+        }
         Ok(Settings {
             listen: args
                 .listen
@@ -208,6 +218,7 @@ impl Settings {
                 .clone()
                 .or(file.admin)
                 .unwrap_or_else(|| "127.0.0.1:8081".into()),
+            admin_hosts,
             mode,
             strategy,
             backends,
@@ -323,6 +334,7 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
         mode: settings.mode,
         changes: Changes::for_listener(admin_server.local_addr(), args.admin_token.clone()),
         shutdown: shutdown.clone(),
+        hosts: settings.admin_hosts.clone(),
     });
     tracing::info!(addr = %admin_server.local_addr(), "admin API listening");
     let admin_task = tokio::spawn(admin_server.serve(admin_router, shutdown.clone()));
@@ -379,8 +391,8 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
 }
 
 /// On each SIGHUP, reads the settings again and applies what can change while running
-/// (backends, weights, strategy, health checks); the listen and admin addresses and the mode
-/// need a restart.
+/// (backends, weights, strategy, health checks); the listen and admin addresses, the admin
+/// host names and the mode need a restart.
 async fn reload_on_hangup(
     args: BalanceArgs,
     mut running: Settings,
@@ -404,13 +416,17 @@ async fn reload_on_hangup(
                     tracing::error!(error = %e, "reload failed; the running configuration stays")
                 }
                 Ok(next) => {
-                    if (next.listen.as_str(), next.admin.as_str(), next.mode)
-                        != (
-                            running.listen.as_str(),
-                            running.admin.as_str(),
-                            running.mode,
-                        )
-                    {
+                    if (
+                        next.listen.as_str(),
+                        next.admin.as_str(),
+                        &next.admin_hosts,
+                        next.mode,
+                    ) != (
+                        running.listen.as_str(),
+                        running.admin.as_str(),
+                        &running.admin_hosts,
+                        running.mode,
+                    ) {
                         tracing::warn!(
                             "listen, admin and mode changes take effect at the next start"
                         );

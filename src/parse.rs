@@ -1,4 +1,4 @@
-//! Parsers for flag values that clap does not know: durations and byte sizes.
+//! Parsers for flag values that clap does not know: durations, byte sizes and host names.
 
 use std::time::Duration;
 
@@ -30,6 +30,21 @@ pub fn bytes(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
+/// A host name alone (`lb.example.com`): letters, digits, `.`, `-` and `_`; no port, no
+/// scheme.
+pub fn host_name(s: &str) -> Result<String, String> {
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if plain {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' is not a host name; try lb.example.com, without a port"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +68,17 @@ mod tests {
         assert!(bytes("").is_err());
         assert!(bytes("12 parsecs").is_err());
         assert!(bytes("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(host_name("lb.example.com"), Ok("lb.example.com".into()));
+        assert_eq!(host_name("admin_1-a"), Ok("admin_1-a".into()));
+        for bad in ["", "lb.example.com:8081", "http://lb", "[::1]", "a b"] {
+            assert!(
+                host_name(bad).unwrap_err().contains("not a host name"),
+                "{bad}"
+            );
+        }
     }
 }

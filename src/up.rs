@@ -140,6 +140,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
             mode: "http",
             changes: Changes::for_listener(admin_addr, args.admin_token.clone()),
             shutdown: shutdown.clone(),
+            hosts: args.admin_hosts.clone(),
         }),
         shutdown.clone(),
     ));

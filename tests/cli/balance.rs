@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use switchboard_testkit::http_get;
+use switchboard_testkit::{http_get, http_get_as};
 
 use crate::{cli, free_addr};
 
@@ -127,6 +127,13 @@ async fn bad_balance_flags_exit_2() {
             "tcp",
             "--health-check",
             "/healthz",
+        ][..],
+        &[
+            "balance",
+            "--backend",
+            "127.0.0.1:1",
+            "--admin-host",
+            "lb.test:8081",
         ][..],
     ] {
         let out = cli().run(args, b"").await;
@@ -304,4 +311,53 @@ async fn a_declared_body_over_the_servers_limit_is_refused_at_once_through_the_b
     server.signal("TERM").await;
     server.wait(Duration::from_secs(15)).await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_admin_api_answers_to_the_host_names_it_is_given() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_hosts_{}", fastrand::u32(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("balance.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nadmin-hosts = [\"file.test\"]\n[[backend]]\naddr = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    // From the file; then from the flag, which replaces the file's.
+    for (flags, answered, refused) in [
+        (&[][..], "file.test", "flag.test"),
+        (&["--admin-host", "flag.test"][..], "flag.test", "file.test"),
+    ] {
+        let admin = free_addr().await;
+        let mut args = vec![
+            "balance",
+            "--config",
+            config.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ];
+        args.extend_from_slice(flags);
+        let lb = cli().spawn_server(&args, "balancer listening").await;
+        let admin_addr: std::net::SocketAddr = admin.parse().unwrap();
+        let port = admin_addr.port();
+        for host in [
+            admin.clone(),
+            format!("localhost:{port}"),
+            format!("{answered}:{port}"),
+        ] {
+            let status = http_get_as(admin_addr, &host, "/status").await;
+            assert!(status.starts_with("HTTP/1.1 200"), "{host}: {status}");
+        }
+        for host in [format!("{refused}:{port}"), "evil.example".to_string()] {
+            let status = http_get_as(admin_addr, &host, "/status").await;
+            assert!(
+                status.starts_with("HTTP/1.1 421") && status.contains("\"error\""),
+                "{host}: {status}"
+            );
+        }
+        lb.signal("TERM").await;
+        let (code, log) = lb.wait(Duration::from_secs(15)).await;
+        assert_eq!(code.code(), Some(0), "{log}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,7 +62,7 @@ pub fn document() -> Value {
                 ],
                 "responses": {
                     "200": { "description": "a + b", "content": { "text/plain": { "schema": { "type": "string", "example": "8" } } } },
-                    "400": error_response("Missing, not an integer, or the sum overflows")
+                    "400": error_response("Missing, given more than once, not an integer, or the sum overflows")
                 }
             }},
             "/process": { "post": process.clone() },

@@ -26,6 +26,9 @@
 //!   written.
 //! - [`codec`]: the HTTP/1 body decoders (`Content-Length`, chunked) for clients of this
 //!   crate that read HTTP/1 themselves (the balancer's backend connections).
+//! - [`origin`]: where a request says it comes from ([`origin::is_cross_site`], for CSRF
+//!   checks) and whether the host it names could be a rebound DNS name
+//!   ([`origin::is_local_or_named`]); shared by the application and the balancer's admin API.
 //! - `conn.rs`: one connection's life: TLS handshake, protocol detection, the HTTP/1 codec or
 //!   hyper's HTTP/2 connection, and the timers that end it.
 //! - `activity.rs`: what a connection is doing (requests in flight, when the last response
@@ -92,6 +95,7 @@ mod conn;
 mod h1;
 mod io;
 mod limits;
+pub mod origin;
 mod server;
 mod service;
 mod tls;

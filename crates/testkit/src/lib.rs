@@ -7,7 +7,8 @@
 //!   address it reports.
 //! - [`payload`]: reproducible random bytes.
 //! - [`wait_until_accepting`]: polls a TCP address until it accepts.
-//! - [`http_get`]: a raw HTTP/1.1 GET, the answer as text.
+//! - [`http_get`], [`http_get_as`]: a raw HTTP/1.1 GET (with this address or a given name as
+//!   its Host), the answer as text.
 //!
 //! Every helper is bounded in time: a test that goes wrong fails with a message, never hangs.
 #![forbid(unsafe_code)]
@@ -79,14 +80,20 @@ pub fn payload(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// The whole answer (head and body, as text) to `GET path` over a fresh HTTP/1.1 connection
-/// that asks to be closed; exact bytes on the wire, so nothing normalises the path. Fails the
-/// test past [`PATIENCE`].
+/// that asks to be closed, with `addr` as its Host, as a client given that address sends it;
+/// exact bytes on the wire, so nothing normalises the path. Fails the test past [`PATIENCE`].
 pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    http_get_as(addr, &addr.to_string(), path).await
+}
+
+/// [`http_get`] with `host` as the Host header, as a client sends it when it reached `addr`
+/// by that name.
+pub async fn http_get_as(addr: SocketAddr, host: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .await

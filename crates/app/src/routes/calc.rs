@@ -12,7 +12,8 @@ use serde_json::{json, Number, Value};
 use crate::error::ApiError;
 use crate::App;
 
-/// `GET /add?a=5&b=3` answers `8`, as text.
+/// `GET /add?a=5&b=3` answers `8`, as text; a parameter missing, given twice or not an
+/// integer, 400.
 pub async fn add(RawQuery(query): RawQuery) -> Response {
     answer_add(query.as_deref())
 }
@@ -52,10 +53,16 @@ fn sum_query(query: Option<&str>) -> Result<i64, ApiError> {
         .into_iter()
         .flatten();
     for (key, value) in decoded.chain(plain) {
-        match &*key {
-            "a" => a = Some(value),
-            "b" => b = Some(value),
-            _ => {}
+        let (name, slot) = match &*key {
+            "a" => ("a", &mut a),
+            "b" => ("b", &mut b),
+            _ => continue,
+        };
+        // Given twice, neither value is the one meant.
+        if slot.replace(value).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "query parameter '{name}' is given more than once"
+            )));
         }
     }
     let a = integer("a", a.as_deref())?;

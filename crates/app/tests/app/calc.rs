@@ -17,11 +17,10 @@ async fn add(backend: Backend) {
         "-9223372036854775808"
     );
 
-    // Encoded or not, repeated (the last counts), among others: the same pairs.
+    // Encoded or not, among others: the same pairs.
     for (query, sum) in [
         ("/add?a=%2D5&b=+3", "-2"),
-        ("/add?a=1&a=2&b=3", "5"),
-        ("/add?c=x&b=3&&a=5", "8"),
+        ("/add?c=x&b=3&&a=5&c=y", "8"),
         ("/add?a=%35&b=3", "8"),
     ] {
         let a = c.get(query).await;
@@ -34,6 +33,23 @@ async fn add(backend: Backend) {
 
     for (query, says) in [
         ("/add?a=5", "query parameter 'b' is missing"),
+        // Given twice, plain or encoded, neither wins.
+        (
+            "/add?a=1&a=2&b=3",
+            "query parameter 'a' is given more than once",
+        ),
+        (
+            "/add?a=1&b=3&b=3",
+            "query parameter 'b' is given more than once",
+        ),
+        (
+            "/add?a=1&%61=2&b=3",
+            "query parameter 'a' is given more than once",
+        ),
+        (
+            "/add?b=+3&a=1&b=4",
+            "query parameter 'b' is given more than once",
+        ),
         ("/add", "query parameter 'a' is missing"),
         (
             "/add?a=five&b=3",
@@ -59,6 +75,9 @@ async fn add(backend: Backend) {
         let a = c.get(query).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{query}");
         assert!(a.error().starts_with(says), "{query}: {}", a.error());
+        // GET is answered without the router, HEAD through it: the same refusal.
+        let head = c.send(Method::HEAD, query, &[], None).await;
+        assert_eq!(head.status, StatusCode::BAD_REQUEST, "HEAD {query}");
     }
     app.running.stop().await.unwrap();
 }

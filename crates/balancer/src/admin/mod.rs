@@ -4,6 +4,13 @@
 //! `history.rs`), `GET /` (the dashboard page, drawing those). Changing, while
 //! traffic flows: `PUT /strategy`, `PUT /backends/{i}/weight`, `POST /backends/{i}/drain` and
 //! `/enable`. Loopback by default; elsewhere, changes need the admin token ([`Changes`]).
+//!
+//! Every request passes one gate first (`guard`): it must name a host DNS rebinding cannot
+//! borrow (an IP literal, localhost, or one of [`AdminState::hosts`]), else 421, since a page
+//! whose name was pointed at this address could otherwise read it; and a change (any method
+//! but GET and HEAD) must not come cross-site from a browser (403), must be allowed
+//! ([`Changes`]: 401 or 403), and must say `Content-Type: application/json` (415), which
+//! neither an HTML form nor a fetch that skips the CORS preflight can send.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,8 +19,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -21,6 +29,7 @@ use axum::Router;
 use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use switchboard_http::origin;
 
 use crate::{Backend, Pool, StrategyKind};
 
@@ -62,6 +71,9 @@ pub struct AdminState {
     pub changes: Changes,
     /// Ends the event streams, so an open dashboard does not hold shutdown up.
     pub shutdown: switchboard_net::Shutdown,
+    /// Host names the API answers to besides IP literals and localhost (the names it is
+    /// reached by); a request naming any other host is refused.
+    pub hosts: Vec<String>,
 }
 
 /// The admin router.
@@ -89,6 +101,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/backends/{index}/weight", put(set_weight))
         .route("/backends/{index}/drain", post(drain))
         .route("/backends/{index}/enable", post(enable))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
@@ -103,6 +116,61 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         error(self.0, self.1)
     }
+}
+
+/// The gate every request passes (see the module's overview).
+async fn guard(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+    match admit(&state, &req) {
+        Ok(()) => next.run(req).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Refuses a request naming a host that could be a rebound DNS name, and a change from
+/// another site, by someone not allowed, or with a body not declared JSON.
+fn admit(state: &AdminState, req: &Request) -> Result<(), Refusal> {
+    let headers = req.headers();
+    let authority = req.uri().authority().map(|a| a.as_str());
+    // A Host that is not text is no name this API answers to.
+    let host = headers.get(header::HOST).map(|v| v.to_str().unwrap_or(""));
+    if host
+        .into_iter()
+        .chain(authority)
+        .any(|h| !origin::is_local_or_named(h, &state.hosts))
+    {
+        return Err(Refusal(
+            StatusCode::MISDIRECTED_REQUEST,
+            "the admin API answers only to IP addresses, localhost and its configured host names"
+                .into(),
+        ));
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    if origin::is_cross_site(headers, authority) {
+        return Err(Refusal(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused".into(),
+        ));
+    }
+    check_changes(state, headers)?;
+    if !is_json(headers) {
+        return Err(Refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "changes need Content-Type: application/json".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the body is declared `application/json` (the media type without case; parameters
+/// such as `charset` allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Refuses a change the caller may not make.
@@ -154,12 +222,8 @@ struct StrategyChange {
 
 async fn set_strategy(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     body: Result<axum::Json<StrategyChange>, JsonRejection>,
 ) -> Response {
-    if let Err(refused) = check_changes(&state, &headers) {
-        return refused.into_response();
-    }
     let Ok(axum::Json(change)) = body else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -184,12 +248,8 @@ struct WeightChange {
 async fn set_weight(
     State(state): State<AdminState>,
     Path(index): Path<usize>,
-    headers: HeaderMap,
     body: Result<axum::Json<WeightChange>, JsonRejection>,
 ) -> Response {
-    if let Err(refused) = check_changes(&state, &headers) {
-        return refused.into_response();
-    }
     let backend = match backend_at(&state, index) {
         Ok(b) => b,
         Err(missing) => return missing.into_response(),
@@ -206,26 +266,15 @@ async fn set_weight(
     }
 }
 
-async fn drain(
-    State(state): State<AdminState>,
-    Path(index): Path<usize>,
-    headers: HeaderMap,
-) -> Response {
-    set_drained(state, index, headers, true)
+async fn drain(State(state): State<AdminState>, Path(index): Path<usize>) -> Response {
+    set_drained(state, index, true)
 }
 
-async fn enable(
-    State(state): State<AdminState>,
-    Path(index): Path<usize>,
-    headers: HeaderMap,
-) -> Response {
-    set_drained(state, index, headers, false)
+async fn enable(State(state): State<AdminState>, Path(index): Path<usize>) -> Response {
+    set_drained(state, index, false)
 }
 
-fn set_drained(state: AdminState, index: usize, headers: HeaderMap, drained: bool) -> Response {
-    if let Err(refused) = check_changes(&state, &headers) {
-        return refused.into_response();
-    }
+fn set_drained(state: AdminState, index: usize, drained: bool) -> Response {
     match backend_at(&state, index) {
         Ok(backend) => {
             backend.set_drained(drained);

@@ -1,6 +1,7 @@
 //! How a request's head is checked and rewritten on its way to a backend: smuggling shapes
 //! refused, hop-by-hop fields removed, the forwarding fields (`X-Forwarded-For`,
-//! `X-Forwarded-Proto`, `Forwarded`) added, and the client's address as strategies see it.
+//! `X-Forwarded-Proto`, `Forwarded`, `X-Real-IP`) added, and the client's address as
+//! strategies see it.
 
 use std::net::IpAddr;
 
@@ -99,10 +100,15 @@ impl Inner {
             .or(Some(peer))
     }
 
+    /// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded` and `X-Real-IP` for a request
+    /// from `peer`, whose client (as [`Inner::client_ip`] found it) is `client`. A trusted
+    /// proxy's own fields are believed: its chains are extended, its `X-Real-IP` kept; anyone
+    /// else's are replaced.
     pub(super) fn forwarding_headers(
         &self,
         headers: &mut HeaderMap,
         peer: Option<IpAddr>,
+        client: Option<IpAddr>,
         scheme: Scheme,
     ) {
         let Some(peer) = peer else { return };
@@ -120,7 +126,20 @@ impl Inner {
         let mut xff =
             before(headers, &X_FORWARDED_FOR).unwrap_or_else(|| String::with_capacity(48));
         push_ip(&mut xff, peer);
-        if let Some(v) = value(xff) {
+        let xff = value(xff);
+        if !trusted {
+            // From anyone else, X-Forwarded-For is the peer alone: the same bytes, shared.
+            if let Some(v) = &xff {
+                headers.insert(X_REAL_IP, v.clone());
+            }
+        } else if !headers.contains_key(&X_REAL_IP) {
+            let mut real = String::with_capacity(40);
+            push_ip(&mut real, client.unwrap_or(peer));
+            if let Some(v) = value(real) {
+                headers.insert(X_REAL_IP, v);
+            }
+        }
+        if let Some(v) = xff {
             headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
@@ -153,6 +172,7 @@ impl Inner {
 /// Names made once: a `&str` name is parsed on every lookup, and copied on every insert.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Appends an address as text. IPv4 by hand: `Display` goes through the formatting machinery
 /// and pads, several times the cost of the digits, and this runs twice per request.

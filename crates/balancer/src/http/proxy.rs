@@ -46,7 +46,8 @@ pub struct HttpProxyConfig {
     pub response_timeout: Duration,
     /// How long a refusing backend gets no traffic.
     pub eject_for: Duration,
-    /// Peers whose X-Forwarded-For is believed (their client is the real one).
+    /// Peers whose X-Forwarded-For, Forwarded and X-Real-IP are believed (their client is the
+    /// real one).
     pub trusted_proxies: Vec<IpAddr>,
     /// An access log line per request, in this format; `None`: no access log.
     pub access_log: Option<LogFormat>,
@@ -316,8 +317,9 @@ impl Inner {
                 parts.headers.insert(header::HOST, host);
             }
         }
-        self.forwarding_headers(&mut parts.headers, peer, scheme);
+        // Hop-by-hop fields first: a client's `Connection` cannot name the fields added here.
         strip_hop_by_hop(&mut parts.headers);
+        self.forwarding_headers(&mut parts.headers, peer, ctx.client, scheme);
         // Backends get the origin form (path and query); an HTTP/1 request has it already.
         let uri: Uri = if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
             parts.uri.clone()

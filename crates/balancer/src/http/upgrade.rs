@@ -44,8 +44,8 @@ impl Inner {
             client: self.client_ip(peer, &parts.headers),
         };
         let protocol = parts.headers.get(header::UPGRADE).cloned();
-        self.forwarding_headers(&mut parts.headers, peer, scheme);
         strip_hop_by_hop(&mut parts.headers);
+        self.forwarding_headers(&mut parts.headers, peer, ctx.client, scheme);
         if let Some(protocol) = protocol {
             parts.headers.insert(header::UPGRADE, protocol);
             parts

@@ -39,13 +39,15 @@ fn start_backend(name: &'static str) -> TestBackend {
             |State((name, seen)): State<(&'static str, Arc<AtomicU64>)>, headers: HeaderMap| async move {
                 seen.fetch_add(1, Ordering::SeqCst);
                 let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+                let real: Vec<&str> = headers.get_all("x-real-ip").iter().filter_map(|v| v.to_str().ok()).collect();
                 format!(
-                    "{name} xff={} proto={} fwd={} custom={} conn={}",
+                    "{name} xff={} proto={} fwd={} custom={} conn={} real={}",
                     get("x-forwarded-for"),
                     get("x-forwarded-proto"),
                     get("forwarded"),
                     get("x-custom"),
                     get("connection"),
+                    if real.is_empty() { "-".to_string() } else { real.join("|") },
                 )
             },
         ))
@@ -60,6 +62,14 @@ fn start_backend(name: &'static str) -> TestBackend {
 }
 
 fn balancer(backends: &[(SocketAddr, u32)], kind: StrategyKind) -> (Running, Arc<Pool>) {
+    balancer_with(backends, kind, HttpProxyConfig::default())
+}
+
+fn balancer_with(
+    backends: &[(SocketAddr, u32)],
+    kind: StrategyKind,
+    config: HttpProxyConfig,
+) -> (Running, Arc<Pool>) {
     let pool = Arc::new(Pool::new(
         backends
             .iter()
@@ -67,7 +77,7 @@ fn balancer(backends: &[(SocketAddr, u32)], kind: StrategyKind) -> (Running, Arc
             .collect(),
         kind,
     ));
-    let proxy = HttpProxy::new(pool.clone(), HttpProxyConfig::default());
+    let proxy = HttpProxy::new(pool.clone(), config);
     let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
     let addr = server.local_addr();
     let shutdown = Shutdown::new();
@@ -199,6 +209,61 @@ async fn forwarding_headers_added_hop_by_hop_stripped_and_none_up_is_503() {
     let (status, body) = fetch(lb.addr, "/").await;
     assert_eq!(status, 503);
     assert!(body.contains("no healthy backend"), "{body}");
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn x_real_ip_is_the_peer_whatever_the_client_says() {
+    let a = start_backend("A");
+    let (lb, _) = balancer(&[(a.running.addr, 1)], StrategyKind::RoundRobin);
+    for claims in [
+        "X-Real-IP: 8.8.8.8\r\n",
+        "X-Real-IP: 8.8.8.8\r\nX-Real-IP: 9.9.9.9\r\nX-Forwarded-For: 6.6.6.6\r\n",
+        // Nor can a client have it dropped by naming it hop-by-hop.
+        "X-Real-IP: 8.8.8.8\r\nConnection: close, X-Real-IP\r\n",
+        "",
+    ] {
+        let (status, body) = send(
+            lb.addr,
+            &format!("GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n{claims}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(body.ends_with(" real=127.0.0.1"), "{claims:?}: {body}");
+    }
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_says_who_the_client_is_in_x_real_ip() {
+    let a = start_backend("A");
+    let config = HttpProxyConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..HttpProxyConfig::default()
+    };
+    let (lb, _) = balancer_with(&[(a.running.addr, 1)], StrategyKind::RoundRobin, config);
+    for (claims, real) in [
+        // Believed, as its X-Forwarded-For is.
+        (
+            "X-Real-IP: 8.8.8.8\r\nX-Forwarded-For: 8.8.8.8\r\n",
+            "8.8.8.8",
+        ),
+        ("X-Real-IP: 8.8.8.8\r\n", "8.8.8.8"),
+        // None given: the client its X-Forwarded-For names, else the proxy itself.
+        ("X-Forwarded-For: 9.9.9.9, 10.0.0.1\r\n", "9.9.9.9"),
+        ("", "127.0.0.1"),
+    ] {
+        let (status, body) = send(
+            lb.addr,
+            &format!("GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n{claims}\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            body.ends_with(&format!(" real={real}")),
+            "{claims:?}: {body}"
+        );
+    }
     lb.stop().await.unwrap();
 }
 
