@@ -76,6 +76,20 @@ async fn a_declared_body_over_the_limit_is_refused_at_once_on_every_route() {
             );
         }
     }
+    // Chunked, the length is not declared: refused once the limit is passed.
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 600, " ".repeat(600));
+    let request = format!(
+        "POST /process HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunk}{chunk}0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let (status, head, body) = read_answer(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(status, 413, "{head}{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "request body is larger than the limit"
+    );
     // At the limit, the body is read as usual.
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     let json = format!("{{\"input\": [1, 2]}}{}", " ".repeat(LIMIT - 17));

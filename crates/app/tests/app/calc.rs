@@ -178,7 +178,11 @@ async fn process(backend: Backend) {
             )
             .await;
         assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(a.error(), "request body is larger than the limit");
+        // Its length was declared: refused before it was read, with the figures.
+        assert_eq!(
+            a.error(),
+            "request body of 1800014 bytes is larger than the limit of 1048576 bytes"
+        );
     }
     app.running.stop().await.unwrap();
 }
