@@ -411,6 +411,13 @@ where
                     graceful(conn.as_mut(), Close::Finish);
                     closing = Some("server shutdown");
                 }
+                if !activity.is_idle() {
+                    // Judged when the request is over. Not now: while a request is in flight
+                    // only the timer may look (its looks, an idle period apart, are what tell
+                    // a stalled response).
+                    watch_idle = true;
+                    continue;
+                }
             }
             Event::Cut => return Ending::because("cut at end of grace"),
             Event::Check => {}

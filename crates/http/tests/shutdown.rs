@@ -173,6 +173,42 @@ async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the
 }
 
 #[tokio::test]
+async fn a_response_streaming_when_shutdown_begins_is_finished() {
+    let go_on = Arc::new(Notify::new());
+    let waiting = go_on.clone();
+    let router = Router::new().route(
+        "/stream",
+        get(move || {
+            let waiting = waiting.clone();
+            async move { axum::body::Body::new(async_stream(waiting)) }
+        }),
+    );
+    let server = start_router(router, Arc::new(Notify::new()), None, Limits::default());
+    let mut h1 = connect(server.addr()).await;
+    h1.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"first\r\n") {
+        let mut chunk = [0u8; 1024];
+        let n = timeout(STEP, h1.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    // Nothing moves on the connection from here until the body goes on: not a stall.
+    server.running.shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    go_on.notify_one();
+    timeout(STEP, h1.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with("first\r\n4\r\nlast\r\n0\r\n\r\n"), "{text}");
+    server.running.finished(STEP).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_request_sent_as_shutdown_begins_is_answered_not_cut_off() {
     let server = start(None, Limits::default());
     let addr = server.addr();
