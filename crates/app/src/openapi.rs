@@ -33,7 +33,7 @@ pub fn document() -> Value {
     });
     let process = json!({
         "summary": "Sum numbers",
-        "description": "Integers sum exactly; if any element is a float, the result is a float.",
+        "description": "Integers sum exactly and the result must be a 64-bit signed integer (400 otherwise); if any element is a float, the result is a float.",
         "requestBody": {
             "required": true,
             "content": { "application/json": { "schema": reference("ProcessInput") } }

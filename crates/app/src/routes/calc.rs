@@ -123,8 +123,9 @@ pub async fn answer_process(req: axum::extract::Request, limit: usize) -> Respon
     response
 }
 
-/// Sums integers exactly (in 128 bits, answered if the result fits 64), or, when any number
-/// is a float, as floats.
+/// Sums integers exactly (in 128 bits, so that no partial sum overflows), answered when the
+/// result is a 64-bit signed integer, as the contract says (`/add`'s range too); or, when any
+/// number is a float, as floats.
 fn sum(numbers: &[Number]) -> Result<Value, ApiError> {
     let overflow = || ApiError::bad_request("the sum overflows a 64-bit integer");
     if numbers.iter().all(|n| n.is_i64() || n.is_u64()) {
@@ -137,11 +138,8 @@ fn sum(numbers: &[Number]) -> Result<Value, ApiError> {
                 .unwrap_or(0);
             total += n;
         }
-        if let Ok(small) = i64::try_from(total) {
-            return Ok(json!(small));
-        }
-        return u64::try_from(total)
-            .map(|big| json!(big))
+        return i64::try_from(total)
+            .map(|total| json!(total))
             .map_err(|_| overflow());
     }
     let total: f64 = numbers.iter().filter_map(Number::as_f64).sum();
@@ -169,9 +167,11 @@ mod tests {
             sum(&nums(json!([i64::MAX, -1, 1]))).unwrap(),
             json!(i64::MAX)
         );
+        assert!(sum(&nums(json!([i64::MAX, 1]))).is_err());
+        assert!(sum(&nums(json!([i64::MAX, i64::MAX]))).is_err());
         assert_eq!(
-            sum(&nums(json!([i64::MAX, i64::MAX]))).unwrap(),
-            json!(u64::MAX - 1)
+            sum(&nums(json!([u64::MAX, -i64::MAX, -i64::MAX]))).unwrap(),
+            json!(1)
         );
         assert!(sum(&nums(json!([u64::MAX, 1]))).is_err());
         assert!(sum(&nums(json!([i64::MIN, -1]))).is_err());

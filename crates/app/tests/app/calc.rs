@@ -103,6 +103,22 @@ async fn process(backend: Backend) {
             .await;
         assert_eq!(overflow.status, StatusCode::BAD_REQUEST);
         assert!(overflow.error().contains("overflows"));
+        // The result must be a 64-bit signed integer, not merely fit 64 bits.
+        let just_over = c.post_json(path, json!({ "input": [i64::MAX, 1] })).await;
+        assert_eq!(
+            just_over.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            just_over.text()
+        );
+        assert_eq!(just_over.error(), "the sum overflows a 64-bit integer");
+        let back_in = c
+            .post_json(
+                path,
+                json!({ "input": [9_223_372_036_854_775_808_u64, -1] }),
+            )
+            .await;
+        assert_eq!(back_in.json(), json!({ "result": i64::MAX }));
 
         let not_json = c
             .send(
