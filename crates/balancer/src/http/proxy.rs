@@ -158,10 +158,12 @@ struct Job {
     ctx: PickContext,
 }
 
-/// An answer of the proxy's own: a short text body, and closing the connection when asked.
+/// An answer of the proxy's own: `{"error": message}`, closing the connection when asked.
 pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
+    let mut body = serde_json::json!({ "error": message }).to_string();
+    body.push('\n');
     let mut response = Response::new(
-        Full::new(Bytes::from(format!("{message}\n")))
+        Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed(),
     );
@@ -169,7 +171,7 @@ pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static("application/json"),
     );
     if close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -198,7 +198,11 @@ async fn forwarding_headers_added_hop_by_hop_stripped_and_none_up_is_503() {
     pool.backends()[0].set_healthy(false);
     let (status, body) = fetch(lb.addr, "/").await;
     assert_eq!(status, 503);
-    assert!(body.contains("no healthy backend"), "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON answer");
+    assert_eq!(
+        error["error"], "service unavailable: no healthy backend",
+        "{body}"
+    );
     lb.stop().await.unwrap();
 }
 
