@@ -47,6 +47,9 @@ pub enum Outcome {
     Answered,
     /// The backend failed (refused, reset, timed out).
     Failed,
+    /// Given up for a reason not the backend's (the client's body was malformed or cut
+    /// short, the client went away): counted neither as an answer nor as a failure.
+    Abandoned,
 }
 
 /// The decay time of the latency average: a sample's weight halves in about this times ln 2.
@@ -287,6 +290,7 @@ impl Lease {
             Outcome::Failed => {
                 self.backend.errors.fetch_add(1, Ordering::Relaxed);
             }
+            Outcome::Abandoned => {}
         }
     }
 }
@@ -328,6 +332,18 @@ mod tests {
             b.recent_latency([0.5]).is_none(),
             "the sample has left the window"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_request_counts_neither_an_error_nor_a_latency() {
+        let b = Backend::new("127.0.0.1:1", 1);
+        let before = b.ewma();
+        let lease = b.lease();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        lease.finish(Outcome::Abandoned);
+        assert_eq!((b.in_flight(), b.total(), b.errors()), (0, 1, 0));
+        assert_eq!(b.ewma(), before);
+        assert!(b.recent_latency([0.5]).is_none());
     }
 
     #[tokio::test(start_paused = true)]
