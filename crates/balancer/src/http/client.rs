@@ -15,7 +15,8 @@
 //!
 //! A request body is the client's [`RequestBody`], sent on as it comes: a small one of known
 //! size is read with the head and written with it; of any other, what has come goes with the
-//! head and the rest follows. A [`Failure`] says whose fault it is ([`Fault`]: a body's errors
+//! head and the rest follows, what has come each time gathered into one write (a chunked
+//! body's as one chunk). A [`Failure`] says whose fault it is ([`Fault`]: a body's errors
 //! are the client's, the socket's the backend's) and whether any of the request was sent.
 //!
 //! Responses are checked as strictly as requests are: a head that does not parse, is over
@@ -464,7 +465,10 @@ impl Conn {
     }
 }
 
-/// Streams a request body after its head, a frame per write.
+/// Streams a request body after its head. What has come is gathered (up to [`COALESCE`])
+/// and written at once, a chunked body's as one chunk: a body of many small chunks costs a
+/// write per gathering, not one per chunk, and the backend decodes a few large chunks. Only
+/// what has come is held: a large body streams.
 async fn send_body(
     writer: &mut tokio::net::tcp::WriteHalf<'_>,
     mut body: Box<OutBody>,
@@ -472,20 +476,16 @@ async fn send_body(
     let chunked = body.chunked();
     let mut pile = pile();
     loop {
-        let next = poll_fn(|cx| Pin::new(&mut body.body).poll_frame(cx)).await;
-        let data = body.take(next)?;
-        pile.truncate(SIZE_LINE);
-        if let Some(data) = &data {
-            pile.put_slice(data);
-        }
-        let at = frame(&mut pile, chunked, data.is_none());
+        let ended = body.gather(&mut pile, SIZE_LINE + COALESCE, true).await?;
+        let at = frame(&mut pile, chunked, ended);
         writer
             .write_all(&pile[at..])
             .await
             .map_err(Failure::backend)?;
-        if data.is_none() {
+        if ended {
             return Ok(());
         }
+        pile.truncate(SIZE_LINE);
     }
 }
 
