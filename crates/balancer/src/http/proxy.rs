@@ -12,7 +12,8 @@
 //! malformed or cut short, or the client gone) is a 400 on a closed connection, never sent
 //! again and never held against the backend; the backend's is a 502, counted on it; the
 //! balancer's own is a 500. Either way a backend connection with part of the request on it
-//! is closed.
+//! is closed. A request cancelled (its future dropped: the client gone, the server stopping)
+//! is not held against its backend either.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -385,6 +386,9 @@ impl Inner {
                 break;
             };
             let mut lease = backend.lease();
+            // Cancelled (this future dropped), the request was given up by its client (gone:
+            // an HTTP/2 reset, say) or the server (stopping), never failed by the backend.
+            lease.abandon_if_dropped();
             let conn = match self
                 .upstreams
                 .checkout(&backend.addr, self.config.connect_timeout)

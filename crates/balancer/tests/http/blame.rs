@@ -1,7 +1,8 @@
 //! Whose fault a failed request is: a client's malformed or cut-short body, or a client that
-//! went away, is answered 400 (when anyone is left to read it), never retried and never held
-//! against the backend, whose connection is closed if any of the request reached it; a
-//! backend that resets or answers garbage while the body goes out is a 502 held against it.
+//! went away (HTTP/1 or an HTTP/2 stream cancelled, mid-body or while the backend works), is
+//! answered 400 (when anyone is left to read it), never retried and never held against the
+//! backend, whose connection is closed if any of the request reached it; a backend that
+//! resets or answers garbage while the body goes out is a 502 held against it.
 
 use std::sync::Mutex;
 
@@ -268,4 +269,50 @@ async fn a_backend_that_fails_while_the_body_goes_out_is_502_and_blamed() {
         );
         lb.stop().await.unwrap();
     }
+}
+
+/// An HTTP/2 request to the recording backend, its body `hello` and not ended, with the
+/// backend holding its head; the client then cancels it once `ended` says whether it ended the
+/// body first.
+async fn http2_cancelled(ended: bool) {
+    let (backends, log) = recording_backends(1, Then::Listen).await;
+    let (lb, pool) = balancer(&backends, StrategyKind::RoundRobin);
+    let tcp = TcpStream::connect(lb.addr).await.unwrap();
+    let (h2, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut h2 = h2.ready().await.unwrap();
+    let request = http::Request::post("http://x/process").body(()).unwrap();
+    let (_answer, mut body) = h2.send_request(request, false).unwrap();
+    body.send_data(bytes::Bytes::from_static(b"hello"), ended)
+        .unwrap();
+    let until = if ended {
+        &b"0\r\n\r\n"[..]
+    } else {
+        b"\r\n\r\n"
+    };
+    eventually("a backend has the request", || {
+        log.lock()
+            .unwrap()
+            .first()
+            .is_some_and(|c| c.bytes.windows(until.len()).any(|w| w == until))
+    })
+    .await;
+    // Gone: the server drops the request's future, lease and all.
+    body.send_reset(h2::Reason::CANCEL);
+    eventually("the backend connection is closed", || {
+        log.lock().unwrap()[0].closed
+    })
+    .await;
+    assert_not_blamed(&pool).await;
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_http2_client_that_cancels_mid_body_is_not_held_against_the_backend() {
+    http2_cancelled(false).await;
+}
+
+#[tokio::test]
+async fn an_http2_client_that_cancels_while_the_backend_works_is_not_held_against_it() {
+    http2_cancelled(true).await;
 }
