@@ -259,6 +259,8 @@ async fn a_backend_that_fails_while_the_body_goes_out_is_502_and_blamed() {
             .await
             .expect("answer in time");
         assert_own_answer(&String::from_utf8_lossy(&out), 502);
+        // Gone, so that the balancer does not linger over the rest of its body.
+        drop(s);
         settled(&pool).await;
         let errors: u64 = pool.backends().iter().map(|b| b.errors()).sum();
         assert_eq!(errors, 1, "{then:?}: held against the backend");
