@@ -47,6 +47,9 @@ pub enum Outcome {
     Answered,
     /// The backend failed (refused, reset, timed out).
     Failed,
+    /// Given up for a reason not the backend's (the client's body was malformed or cut
+    /// short, the client went away): counted neither as an answer nor as a failure.
+    Abandoned,
 }
 
 /// The decay time of the latency average: a sample's weight halves in about this times ln 2.
@@ -227,6 +230,7 @@ impl Backend {
             backend: self.clone(),
             started: Instant::now(),
             done: false,
+            dropped: Outcome::Failed,
         }
     }
 
@@ -252,18 +256,28 @@ impl Backend {
 }
 
 /// A request in flight on a backend. Report how it ended with [`finish`](Self::finish);
-/// dropped unfinished, it counts as failed.
+/// dropped unfinished, it counts as failed (or as abandoned, when asked:
+/// [`abandon_if_dropped`](Self::abandon_if_dropped)).
 #[derive(Debug)]
 pub struct Lease {
     backend: Arc<Backend>,
     started: Instant,
     done: bool,
+    /// What being dropped unfinished records.
+    dropped: Outcome,
 }
 
 impl Lease {
     /// The backend leased.
     pub fn backend(&self) -> &Arc<Backend> {
         &self.backend
+    }
+
+    /// Dropped unfinished from now on, it records [`Outcome::Abandoned`], not a failure: for a
+    /// request whose every failure is reported, so that only its client (going away) or the
+    /// server (stopping) can cancel it.
+    pub fn abandon_if_dropped(&mut self) {
+        self.dropped = Outcome::Abandoned;
     }
 
     /// Records the outcome and, for an answer, the latency.
@@ -287,13 +301,14 @@ impl Lease {
             Outcome::Failed => {
                 self.backend.errors.fetch_add(1, Ordering::Relaxed);
             }
+            Outcome::Abandoned => {}
         }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.record(Outcome::Failed);
+        self.record(self.dropped);
         self.backend.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -328,6 +343,22 @@ mod tests {
             b.recent_latency([0.5]).is_none(),
             "the sample has left the window"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_request_counts_neither_an_error_nor_a_latency() {
+        let b = Backend::new("127.0.0.1:1", 1);
+        let before = b.ewma();
+        let lease = b.lease();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        lease.finish(Outcome::Abandoned);
+        assert_eq!((b.in_flight(), b.total(), b.errors()), (0, 1, 0));
+        assert_eq!(b.ewma(), before);
+        assert!(b.recent_latency([0.5]).is_none());
+        let mut lease = b.lease();
+        lease.abandon_if_dropped();
+        drop(lease);
+        assert_eq!((b.in_flight(), b.total(), b.errors()), (0, 2, 0));
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,13 +13,19 @@
 //! A connection is the `TcpStream` and a read buffer, kept while the connection is idle only
 //! when it is small (at most [`HEAD_READ`], which a small answer fits whole).
 //!
+//! A request body is the client's [`RequestBody`], sent on as it comes: a small one of known
+//! size is read with the head and written with it; of any other, what has come goes with the
+//! head and the rest follows, what has come each time gathered into one write (a chunked
+//! body's as one chunk). A [`Failure`] says whose fault it is ([`Fault`]: a body's errors
+//! are the client's, the socket's the backend's) and whether any of the request was sent.
+//!
 //! Responses are checked as strictly as requests are: a head that does not parse, is over
 //! [`MAX_HEAD`], or frames its body ambiguously (`Content-Length` with `Transfer-Encoding`, a
 //! length that is not one number, a coding other than `chunked`) is a failed backend (502)
 //! and its connection is closed.
 
-use std::fmt::Write as _;
-use std::io;
+use std::future::poll_fn;
+use std::io::{self, Write as _};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -27,20 +33,21 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Response, Uri};
-use http_body::Body;
+use http_body::{Body, Frame};
 use switchboard_http::codec::{Decoded, Decoder};
+use switchboard_http::{BodyError, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::proxy::UpstreamBody;
 use super::response_head::{framing_keeps, malformed, parse_head, Framing};
 
 /// The largest response head accepted from a backend.
 pub(super) const MAX_HEAD: usize = 64 * 1024;
 /// Most header fields in a response head.
 pub(super) const MAX_HEADERS: usize = 100;
-/// A request body up to this size known in advance is written with its head, in one write.
-const COALESCE: u64 = 16 * 1024;
+/// A request body up to this size known in advance is written with its head, in one write;
+/// of any other, up to this much of what has come goes with the head.
+const COALESCE: usize = 16 * 1024;
 /// Room for a response head (a small answer whole): small enough that the allocator serves
 /// it from its per-thread cache, and kept while the connection is idle.
 const HEAD_READ: usize = 1024;
@@ -58,8 +65,8 @@ pub(super) struct Conn {
 /// body to stream.
 pub(super) struct Outgoing {
     wire: Bytes,
-    body: Option<UpstreamBody>,
-    chunked: bool,
+    /// Boxed: only a body that streams after its head needs it.
+    body: Option<Box<OutBody>>,
     /// A HEAD request: its answer has no body whatever its head says.
     head: bool,
 }
@@ -73,25 +80,202 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
-/// Why sending a request or reading its answer failed.
+/// Whose fault a failure is (pingora's error source): what decides the answer, whether the
+/// backend is blamed, and whether the request may go elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// The client (downstream): its body was malformed or cut short, or it went away.
+    Client,
+    /// The backend (upstream): it reset or closed the connection, or answered what could not
+    /// be understood.
+    Backend,
+    /// The balancer itself: a body that broke the length it was declared with (which the
+    /// server's decoders do not let happen).
+    Balancer,
+}
+
+/// Why sending a request or reading its answer failed: whose fault it is, and how much of
+/// the request reached the backend. The backend connection is closed, whatever the fault.
 #[derive(Debug)]
-pub(super) enum Failure {
-    /// Not one byte reached the backend: the request may go anywhere, whole.
-    Unsent(Outgoing, io::Error),
-    /// The request may have reached the backend.
-    Failed(io::Error),
+pub(super) struct Failure {
+    pub(super) fault: Fault,
+    /// Whether any of the request was written to the backend, which may have acted on it.
+    pub(super) sent: bool,
+    /// The request, whole, when the backend failed before one byte of it was written: it may
+    /// go to another backend, whatever its method.
+    pub(super) unsent: Option<Outgoing>,
+    pub(super) cause: io::Error,
+}
+
+impl Failure {
+    /// The client's body failed.
+    fn client(e: BodyError) -> Failure {
+        Failure {
+            fault: Fault::Client,
+            sent: false,
+            unsent: None,
+            cause: io::Error::other(e),
+        }
+    }
+
+    /// The backend failed after some of the request was written.
+    fn backend(cause: io::Error) -> Failure {
+        Failure {
+            fault: Fault::Backend,
+            sent: true,
+            unsent: None,
+            cause,
+        }
+    }
+
+    /// The balancer broke the request's framing.
+    fn balancer(why: &'static str) -> Failure {
+        Failure {
+            fault: Fault::Balancer,
+            sent: false,
+            unsent: None,
+            cause: io::Error::other(why),
+        }
+    }
+
+    /// The backend failed before one byte of `out` was written.
+    fn unsent(out: Outgoing, cause: io::Error) -> Failure {
+        Failure {
+            fault: Fault::Backend,
+            sent: false,
+            unsent: Some(out),
+            cause,
+        }
+    }
+
+    /// The same failure, after part of the request was written.
+    fn once_sent(self) -> Failure {
+        Failure { sent: true, ..self }
+    }
+}
+
+/// A request body on its way to a backend: the client's body (so its failures are the
+/// client's), and how it is framed for the backend.
+pub(super) struct OutBody {
+    body: RequestBody,
+    /// `Some(n)`: `n` bytes still owed of the `Content-Length` the backend was given;
+    /// `None`: chunked.
+    owed: Option<u64>,
+}
+
+impl OutBody {
+    /// Appends what of the body has come to `dest`, until the body ends (`Ok(true)`), `dest`
+    /// holds `limit` bytes, or nothing more is there (`Ok(false)`). The server hands a body
+    /// over a frame at a time, each decoded in the connection's turn: the body has nothing
+    /// more when it still has nothing after that turn (a yield). With `wait`, waits for the
+    /// first frame when none is there.
+    async fn gather(
+        &mut self,
+        dest: &mut BytesMut,
+        limit: usize,
+        wait: bool,
+    ) -> Result<bool, Failure> {
+        let start = dest.len();
+        let mut yielded = false;
+        while dest.len() < limit {
+            let waiting = wait && dest.len() == start;
+            let frame = poll_fn(|cx| match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+                Poll::Pending if waiting => Poll::Pending,
+                Poll::Pending if !yielded => {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Poll::Pending => Poll::Ready(None),
+            })
+            .await;
+            let Some(frame) = frame else {
+                return Ok(false);
+            };
+            let Some(data) = self.take(frame)? else {
+                return Ok(true);
+            };
+            yielded = false;
+            dest.put_slice(&data);
+        }
+        Ok(false)
+    }
+
+    /// One frame of the body, checked against the length the backend was given: its data
+    /// (none for trailers, which are not sent on), or `None` at its end.
+    fn take(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, BodyError>>,
+    ) -> Result<Option<Bytes>, Failure> {
+        let frame = match frame {
+            None if self.owed.unwrap_or(0) > 0 => {
+                return Err(Failure::balancer("request body shorter than its length"))
+            }
+            None => return Ok(None),
+            Some(Err(e)) => return Err(Failure::client(e)),
+            Some(Ok(frame)) => frame,
+        };
+        let data = frame.into_data().unwrap_or_default();
+        if let Some(owed) = self.owed.as_mut() {
+            *owed = owed
+                .checked_sub(data.len() as u64)
+                .ok_or_else(|| Failure::balancer("request body longer than its length"))?;
+        }
+        Ok(Some(data))
+    }
+
+    fn chunked(&self) -> bool {
+        self.owed.is_none()
+    }
+}
+
+/// Room kept in front of gathered body bytes for their chunk-size line (16 hex digits, CRLF).
+const SIZE_LINE: usize = 18;
+
+/// A buffer to gather body bytes in, after room for their chunk-size line.
+fn pile() -> BytesMut {
+    let mut pile = BytesMut::new();
+    pile.put_bytes(0, SIZE_LINE);
+    pile
+}
+
+/// Frames what a [`pile`] gathered: a chunked body's bytes as one chunk (its size line put in
+/// the room in front, CRLF after), and the last chunk after them when the body `ended`.
+/// Returns where the bytes to write begin.
+fn frame(pile: &mut BytesMut, chunked: bool, ended: bool) -> usize {
+    let len = pile.len() - SIZE_LINE;
+    if !chunked {
+        return SIZE_LINE;
+    }
+    let mut at = SIZE_LINE;
+    if len > 0 {
+        let mut line = [0u8; SIZE_LINE];
+        let mut rest = &mut line[..];
+        let _ = write!(rest, "{len:x}\r\n");
+        let n = SIZE_LINE - rest.len();
+        at -= n;
+        pile[at..SIZE_LINE].copy_from_slice(&line[..n]);
+        pile.put_slice(b"\r\n");
+    }
+    if ended {
+        pile.put_slice(b"0\r\n\r\n");
+    }
+    at
 }
 
 impl Outgoing {
     /// Encodes a request: the head as the proxy prepared it, framed by the body's size
     /// (`Content-Length` when known, chunked otherwise, nothing for a bodiless GET and the
-    /// like). A small body of known size is read now and goes out with the head.
+    /// like). A small body of known size is read now, whole, and goes out with the head; of
+    /// any other body, what has come goes with the head and the rest is taken to stream.
+    /// Nothing is sent yet: a failure here is the client's, before any backend.
     pub(super) async fn encode(
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        body: UpstreamBody,
-    ) -> Result<Outgoing, io::Error> {
+        body: &mut RequestBody,
+    ) -> Result<Outgoing, Failure> {
         let mut wire = BytesMut::with_capacity(512);
         wire.put_slice(method.as_str().as_bytes());
         wire.put_u8(b' ');
@@ -106,54 +290,52 @@ impl Outgoing {
             wire.put_slice(value.as_bytes());
             wire.put_slice(b"\r\n");
         }
+        let head = *method == Method::HEAD;
         let exact = body.size_hint().exact();
-        let mut chunked = false;
-        if body.is_end_stream() {
+        if body.is_end_stream() || exact == Some(0) {
             // A method that carries a body says it is empty; others say nothing.
             let says_length = headers.contains_key(header::CONTENT_LENGTH)
                 || matches!(*method, Method::POST | Method::PUT | Method::PATCH);
             if says_length {
-                wire.put_slice(b"content-length: 0\r\n");
+                wire.put_slice(b"content-length: 0\r\n\r\n");
+            } else {
+                wire.put_slice(b"\r\n");
             }
-        } else if let Some(n) = exact {
+            return Ok(Outgoing {
+                wire: wire.freeze(),
+                body: None,
+                head,
+            });
+        }
+        if let Some(n) = exact {
             wire.put_slice(b"content-length: ");
             wire.put_slice(itoa::Buffer::new().format(n).as_bytes());
-            wire.put_slice(b"\r\n");
+            wire.put_slice(b"\r\n\r\n");
         } else {
-            wire.put_slice(b"transfer-encoding: chunked\r\n");
-            chunked = true;
+            wire.put_slice(b"transfer-encoding: chunked\r\n\r\n");
         }
-        wire.put_slice(b"\r\n");
-        let mut rest = Some(body);
-        if let Some(n) = exact.filter(|&n| n > 0 && n <= COALESCE) {
-            // Small and known: read it all now, one write for head and body.
-            let mut got = 0u64;
-            if let Some(body) = rest.as_mut() {
-                while let Some(frame) =
-                    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
-                {
-                    let frame = frame.map_err(io::Error::other)?;
-                    if let Ok(data) = frame.into_data() {
-                        got += data.len() as u64;
-                        if got > n {
-                            return Err(io::Error::other("request body longer than its length"));
-                        }
-                        wire.put_slice(&data);
-                    }
-                }
-            }
-            if got != n {
-                return Err(io::Error::other("request body shorter than its length"));
-            }
-            rest = None;
-        } else if exact == Some(0) || rest.as_ref().is_some_and(Body::is_end_stream) {
-            rest = None;
-        }
+        let mut rest = OutBody {
+            body: std::mem::take(body),
+            owed: exact,
+        };
+        let ended = if exact.is_some_and(|n| n <= COALESCE as u64) {
+            // Small and known: all of it now, one write for head and body.
+            while !rest.gather(&mut wire, usize::MAX, true).await? {}
+            true
+        } else if rest.chunked() {
+            let mut pile = pile();
+            let ended = rest.gather(&mut pile, SIZE_LINE + COALESCE, false).await?;
+            let at = frame(&mut pile, true, ended);
+            wire.put_slice(&pile[at..]);
+            ended
+        } else {
+            let limit = wire.len() + COALESCE;
+            rest.gather(&mut wire, limit, false).await?
+        };
         Ok(Outgoing {
             wire: wire.freeze(),
-            body: rest,
-            chunked,
-            head: *method == Method::HEAD,
+            body: (!ended).then(|| Box::new(rest)),
+            head,
         })
     }
 
@@ -162,7 +344,6 @@ impl Outgoing {
         self.body.is_none().then(|| Outgoing {
             wire: self.wire.clone(),
             body: None,
-            chunked: false,
             head: self.head,
         })
     }
@@ -206,15 +387,15 @@ impl Conn {
         };
         let written = match first {
             Ok(n) => n,
-            Err(e) => return Err(Failure::Unsent(out, e)),
+            Err(e) => return Err(Failure::unsent(out, e)),
         };
         self.stream
             .write_all(&out.wire[written..])
             .await
-            .map_err(Failure::Failed)?;
+            .map_err(Failure::backend)?;
         // Boxed: sending a body is a large future, and unboxed it would size every request's.
         let early = match out.body.take() {
-            Some(body) => Box::pin(self.send_body(body, out.chunked, out.head)).await?,
+            Some(body) => Box::pin(self.send_body(body, out.head)).await?,
             None => None,
         };
         if let Some((response, framing)) = early {
@@ -225,7 +406,7 @@ impl Conn {
                 let (mut reader, _) = self.stream.split();
                 read_head(&mut reader, &mut self.buf, out.head)
                     .await
-                    .map_err(Failure::Failed)?
+                    .map_err(Failure::backend)?
             };
             let Some(response) = response else { continue };
             let keep_alive = framing_keeps(&response, &framing);
@@ -236,24 +417,23 @@ impl Conn {
     /// Sends a request body after its head. A backend may answer before it has read the whole
     /// body (a 413, say) and stop reading: its answer is watched for while the body goes out,
     /// and wins (returned here). The body is then cut short, so the connection is not used
-    /// again.
+    /// again. Every failure here comes after the head was written.
     async fn send_body(
         &mut self,
-        body: UpstreamBody,
-        chunked: bool,
+        body: Box<OutBody>,
         head_request: bool,
     ) -> Result<Option<(Response<()>, Framing)>, Failure> {
         let (mut reader, mut writer) = self.stream.split();
-        let send = send_body(&mut writer, body, chunked);
+        let send = send_body(&mut writer, body);
         tokio::pin!(send);
         loop {
             tokio::select! {
                 sent = &mut send => {
-                    sent.map_err(Failure::Failed)?;
+                    sent.map_err(Failure::once_sent)?;
                     return Ok(None);
                 }
                 head = read_head(&mut reader, &mut self.buf, head_request) => {
-                    match head.map_err(Failure::Failed)? {
+                    match head.map_err(Failure::backend)? {
                         (Some(response), framing) => return Ok(Some((response, framing))),
                         // An interim answer (100 Continue): the body is still wanted.
                         (None, _) => continue,
@@ -285,35 +465,28 @@ impl Conn {
     }
 }
 
-/// Streams a request body after its head.
+/// Streams a request body after its head. What has come is gathered (up to [`COALESCE`])
+/// and written at once, a chunked body's as one chunk: a body of many small chunks costs a
+/// write per gathering, not one per chunk, and the backend decodes a few large chunks. Only
+/// what has come is held: a large body streams.
 async fn send_body(
     writer: &mut tokio::net::tcp::WriteHalf<'_>,
-    mut body: UpstreamBody,
-    chunked: bool,
-) -> io::Result<()> {
-    let mut frame_head = BytesMut::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let frame = frame.map_err(io::Error::other)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
-            continue;
+    mut body: Box<OutBody>,
+) -> Result<(), Failure> {
+    let chunked = body.chunked();
+    let mut pile = pile();
+    loop {
+        let ended = body.gather(&mut pile, SIZE_LINE + COALESCE, true).await?;
+        let at = frame(&mut pile, chunked, ended);
+        writer
+            .write_all(&pile[at..])
+            .await
+            .map_err(Failure::backend)?;
+        if ended {
+            return Ok(());
         }
-        if chunked {
-            frame_head.clear();
-            let _ = write!(frame_head, "{:x}\r\n", data.len());
-            writer.write_all(&frame_head).await?;
-            writer.write_all(&data).await?;
-            writer.write_all(b"\r\n").await?;
-        } else {
-            writer.write_all(&data).await?;
-        }
+        pile.truncate(SIZE_LINE);
     }
-    if chunked {
-        writer.write_all(b"0\r\n\r\n").await?;
-    }
-    Ok(())
 }
 
 /// Reads one response head into `buf`: `None` for an interim (1xx) answer, to be skipped.

@@ -7,6 +7,13 @@
 //! done. An idempotent request without a body may be sent once more after a reset, within
 //! the retry budget; any other request that may have reached a backend is never sent twice.
 //! Requests go to backends through the HTTP/1.1 client in `client.rs`, inline in this task.
+//!
+//! A failure says whose fault it is, and that decides the rest: the client's (its body
+//! malformed or cut short, or the client gone) is a 400 on a closed connection, never sent
+//! again and never held against the backend; the backend's is a 502, counted on it; the
+//! balancer's own is a 500. Either way a backend connection with part of the request on it
+//! is closed. A request cancelled (its future dropped: the client gone, the server stopping)
+//! is not held against its backend either.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +34,7 @@ use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
 use super::access_log::{AccessLog, Entry, LogFormat};
 use super::budget::RetryBudget;
-use super::client::{Failure, Outgoing, ResponseBody};
+use super::client::{Failure, Fault, Outgoing, ResponseBody};
 use super::headers::{smuggling, strip_hop_by_hop};
 use super::upstream::Upstreams;
 use crate::{Lease, Outcome, PickContext, Pool};
@@ -159,10 +166,12 @@ struct Job {
     ctx: PickContext,
 }
 
-/// An answer of the proxy's own: a short text body, and closing the connection when asked.
+/// An answer of the proxy's own: `{"error": message}`, closing the connection when asked.
 pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
+    let mut body = serde_json::json!({ "error": message }).to_string();
+    body.push('\n');
     let mut response = Response::new(
-        Full::new(Bytes::from(format!("{message}\n")))
+        Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed(),
     );
@@ -170,7 +179,7 @@ pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static("application/json"),
     );
     if close {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -189,6 +198,28 @@ fn is_reset(e: &std::io::Error) -> bool {
             | ErrorKind::BrokenPipe
             | ErrorKind::UnexpectedEof
     )
+}
+
+/// The answer to a request that failed: the client's fault is a 400 (the connection closed,
+/// what is left of its body unreadable), the balancer's a 500, the backend's a 502.
+fn failed(failure: &Failure) -> Response<ProxyBody> {
+    match failure.fault {
+        Fault::Client => answer(
+            StatusCode::BAD_REQUEST,
+            &format!("bad request: {}", failure.cause),
+            true,
+        ),
+        Fault::Balancer => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error: the request could not be forwarded",
+            true,
+        ),
+        Fault::Backend => answer(
+            StatusCode::BAD_GATEWAY,
+            "bad gateway: the backend failed",
+            false,
+        ),
+    }
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -219,9 +250,6 @@ fn sticky_target(pool: &Pool, sticky: bool, headers: &HeaderMap) -> Option<Arc<c
         .find(|b| b.is_healthy() && b.sticky_token() == token)
         .cloned()
 }
-
-/// The body of a request sent to a backend.
-pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 impl Inner {
     /// Forwards a request and logs it.
@@ -339,23 +367,16 @@ impl Inner {
     /// idempotent request), and relays the answer.
     async fn send(self: Arc<Self>, mut job: Box<Job>) -> (Response<ProxyBody>, Option<String>) {
         // Used in place, through the box: moved out, they would take room in this future.
-        let body = std::mem::take(&mut job.body);
-        let (parts, uri, ctx) = (&job.parts, &job.uri, &job.ctx);
+        let (parts, uri, ctx, body) = (&job.parts, &job.uri, &job.ctx, &mut job.body);
         // A bodiless idempotent request may be sent again after a reset; any other goes once.
         let replayable = is_idempotent(&parts.method) && body.is_end_stream();
         let mut resets_left = u32::from(replayable);
-        // Encoded once, whichever backend it goes to (a small body read with it).
-        let body = body.map_err(BoxError::from).boxed();
+        // Encoded once, whichever backend it goes to (with a small body, or what has come).
         let mut outgoing = match Outgoing::encode(&parts.method, uri, &parts.headers, body).await {
             Ok(outgoing) => Some(outgoing),
-            Err(e) => {
-                tracing::info!(error = %e, "request body failed before it was sent");
-                let failed = answer(
-                    StatusCode::BAD_REQUEST,
-                    "bad request: the request body failed",
-                    true,
-                );
-                return (failed, None);
+            Err(failure) => {
+                tracing::info!(error = %failure.cause, "request failed before it was sent");
+                return (failed(&failure), None);
             }
         };
 
@@ -367,6 +388,9 @@ impl Inner {
                 break;
             };
             let mut lease = backend.lease();
+            // Cancelled (this future dropped), the request was given up by its client (gone:
+            // an HTTP/2 reset, say) or the server (stopping), never failed by the backend.
+            lease.abandon_if_dropped();
             let conn = match self
                 .upstreams
                 .checkout(&backend.addr, self.config.connect_timeout)
@@ -402,33 +426,34 @@ impl Inner {
                     let named = self.access_log.is_some().then(|| backend.addr.clone());
                     return (relayed, named);
                 }
-                Ok(Err(Failure::Unsent(out, e))) => {
-                    // Not one byte reached the backend (the connection failed on the first
-                    // write), so it may go anywhere, whatever its method.
-                    tracing::debug!(backend = %backend.addr, error = %e, "request not sent; trying again");
-                    lease.finish(Outcome::Failed);
-                    outgoing = Some(out);
-                    continue;
+                Ok(Err(failure)) if failure.fault != Fault::Backend => {
+                    // Not the backend's doing: nothing is held against it and the request is
+                    // not sent again; the connection, with part of the request, is closed.
+                    tracing::info!(backend = %backend.addr, error = %failure.cause, sent = failure.sent, "request failed, not by the backend");
+                    lease.finish(Outcome::Abandoned);
+                    return (failed(&failure), Some(backend.addr.clone()));
                 }
-                Ok(Err(Failure::Failed(e))) => {
+                Ok(Err(mut failure)) => {
                     lease.finish(Outcome::Failed);
+                    if let Some(out) = failure.unsent.take() {
+                        // Not one byte reached the backend (the connection failed on the first
+                        // write), so it may go anywhere, whatever its method.
+                        tracing::debug!(backend = %backend.addr, error = %failure.cause, "request not sent; trying again");
+                        outgoing = Some(out);
+                        continue;
+                    }
                     // Only a reset (or a close before the answer) is replayed: a malformed
                     // answer would most likely come again.
-                    if let Some(again) = replay.filter(|_| is_reset(&e)) {
+                    if let Some(again) = replay.filter(|_| is_reset(&failure.cause)) {
                         if resets_left > 0 && self.budget.spend() {
                             resets_left -= 1;
-                            tracing::info!(backend = %backend.addr, error = %e, "reset; sending the idempotent request again");
+                            tracing::info!(backend = %backend.addr, error = %failure.cause, "reset; sending the idempotent request again");
                             outgoing = Some(again);
                             continue;
                         }
                     }
-                    tracing::warn!(backend = %backend.addr, error = %e, "backend failed mid-request");
-                    let failed = answer(
-                        StatusCode::BAD_GATEWAY,
-                        "bad gateway: the backend failed",
-                        false,
-                    );
-                    return (failed, Some(backend.addr.clone()));
+                    tracing::warn!(backend = %backend.addr, error = %failure.cause, "backend failed mid-request");
+                    return (failed(&failure), Some(backend.addr.clone()));
                 }
                 Err(_) => {
                     lease.finish(Outcome::Failed);
@@ -523,5 +548,28 @@ impl Body for Relayed {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The future boxed for every request stays in the allocator's per-thread cache (under
+    /// 1 KiB): what it holds across its waits is all it costs.
+    #[test]
+    fn the_future_boxed_per_request_fits_the_allocators_thread_cache() {
+        let backends = vec![crate::Backend::new("127.0.0.1:1", 1)];
+        let pool = Arc::new(Pool::new(backends, crate::StrategyKind::RoundRobin));
+        let proxy = HttpProxy::new(pool, HttpProxyConfig::default());
+        let request = Request::post("/process")
+            .header(header::HOST, "x")
+            .body(RequestBody::full(Bytes::from_static(b"{\"input\":[1]}")))
+            .unwrap();
+        let Step::Send(job) = proxy.inner.prepare(request) else {
+            panic!("a plain POST is sent");
+        };
+        let size = std::mem::size_of_val(&proxy.inner.clone().send(job));
+        assert!(size < 1024, "{size} bytes");
     }
 }

@@ -10,8 +10,11 @@ use http_body_util::BodyExt;
 use switchboard_http::{PeerAddr, RequestBody, Scheme};
 
 use super::headers::strip_hop_by_hop;
-use super::proxy::{answer, BoxError, Inner, ProxyBody, UpstreamBody};
+use super::proxy::{answer, BoxError, Inner, ProxyBody};
 use crate::{Outcome, PickContext};
+
+/// The body of an upgrade request, as hyper's client sends it.
+type UpstreamBody = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
 
 /// Whether the request asks to switch protocols (`Connection: upgrade` and `Upgrade: ...`).
 pub(super) fn wants_upgrade(headers: &HeaderMap) -> bool {

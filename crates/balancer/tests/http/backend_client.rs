@@ -1,6 +1,7 @@
 //! The balancer's HTTP/1.1 client to its backends, against backends that answer from a script:
 //! chunked and close-delimited answers, interim answers, pooled connections the backend
-//! closed, malformed and cut-short answers, request bodies, an early answer to an upload.
+//! closed, malformed and cut-short answers, request bodies (many small chunks gathered into
+//! few), an early answer to an upload.
 
 use super::*;
 
@@ -235,6 +236,93 @@ async fn request_bodies_reach_the_backend_whole_by_length_or_chunked() {
     let chunked = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let sum: u64 = "abcde".bytes().map(u64::from).sum();
     assert_eq!(send(lb.addr, chunked).await, (200, format!("5 {sum}")));
+    lb.stop().await.unwrap();
+}
+
+/// Reads from `s` into `buf` until `found` finds what it looks for in `buf[from..]`; returns
+/// where it is (from `from`).
+async fn read_until(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    from: usize,
+    found: impl Fn(&[u8]) -> Option<usize>,
+) -> usize {
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(at) = buf.get(from..).and_then(&found) {
+            return at;
+        }
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the request ended early");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A backend that reads a chunked request and answers how many chunks its body came in, and
+/// how many bytes it had.
+async fn chunk_counting_backend() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let crlf = |b: &[u8]| b.windows(2).position(|w| w == b"\r\n");
+                let mut buf = Vec::new();
+                let head = read_until(&mut s, &mut buf, 0, |b| {
+                    b.windows(4).position(|w| w == b"\r\n\r\n")
+                })
+                .await;
+                let mut at = head + 4;
+                let (mut chunks, mut length) = (0, 0);
+                loop {
+                    let line = read_until(&mut s, &mut buf, at, crlf).await;
+                    let size = std::str::from_utf8(&buf[at..at + line]).unwrap();
+                    let size = usize::from_str_radix(size, 16).unwrap();
+                    at += line + 2;
+                    if size == 0 {
+                        break;
+                    }
+                    read_until(&mut s, &mut buf, at, |b| (b.len() >= size + 2).then_some(0)).await;
+                    assert_eq!(&buf[at + size..at + size + 2], b"\r\n");
+                    at += size + 2;
+                    chunks += 1;
+                    length += size;
+                }
+                let answer = format!("{chunks} {length}");
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                            answer.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn many_small_chunks_reach_the_backend_gathered_into_few() {
+    let backend = chunk_counting_backend().await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    // Far more than goes with the head: most of it streams.
+    let chunks = 50_000;
+    let mut request = String::from(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    for _ in 0..chunks {
+        request.push_str("1\r\nx\r\n");
+    }
+    request.push_str("0\r\n\r\n");
+    let (status, body) = send(lb.addr, &request).await;
+    assert_eq!(status, 200, "{body}");
+    let (count, length) = body.split_once(' ').unwrap();
+    assert_eq!(length, chunks.to_string(), "the whole body");
+    let count: usize = count.parse().unwrap();
+    assert!(count <= chunks / 100, "{count} chunks reached the backend");
     lb.stop().await.unwrap();
 }
 
