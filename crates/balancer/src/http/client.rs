@@ -108,6 +108,17 @@ pub(super) struct Failure {
 }
 
 impl Failure {
+    /// Whether the client's body came too slowly (the server's body-read timeout): a 408,
+    /// not a 400.
+    pub(super) fn is_client_timeout(&self) -> bool {
+        self.fault == Fault::Client
+            && self
+                .cause
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<BodyError>())
+                .is_some_and(BodyError::is_timeout)
+    }
+
     /// The client's body failed.
     fn client(e: BodyError) -> Failure {
         Failure {

@@ -201,9 +201,15 @@ fn is_reset(e: &std::io::Error) -> bool {
 }
 
 /// The answer to a request that failed: the client's fault is a 400 (the connection closed,
-/// what is left of its body unreadable), the balancer's a 500, the backend's a 502.
+/// what is left of its body unreadable), or a 408 when its body came too slowly; the
+/// balancer's a 500, the backend's a 502.
 fn failed(failure: &Failure) -> Response<ProxyBody> {
     match failure.fault {
+        Fault::Client if failure.is_client_timeout() => answer(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout: the request body did not arrive in time",
+            true,
+        ),
         Fault::Client => answer(
             StatusCode::BAD_REQUEST,
             &format!("bad request: {}", failure.cause),

@@ -245,6 +245,42 @@ async fn a_client_fault_after_the_head_went_out_closes_the_backend_connection_un
 }
 
 #[tokio::test]
+async fn a_body_that_stops_coming_is_408_and_not_held_against_the_backend() {
+    let (backends, log) = recording_backends(1, Then::Listen).await;
+    let limits = Limits {
+        body_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (lb, pool) = balancer_limited(
+        &backends,
+        StrategyKind::RoundRobin,
+        HttpProxyConfig::default(),
+        limits,
+    );
+    // A little of the body (each 500 bytes would buy a second more), then nothing: the
+    // client neither sends the rest nor goes away.
+    let first = format!(
+        "POST /process HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{}",
+        "x".repeat(100)
+    );
+    let mut s = TcpStream::connect(lb.addr).await.unwrap();
+    s.write_all(first.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered and closed in time")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out);
+    assert_own_answer(&answer, 408);
+    eventually("the backend connection is closed", || {
+        log.lock().unwrap()[0].closed
+    })
+    .await;
+    assert_not_blamed(&pool).await;
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_backend_that_fails_while_the_body_goes_out_is_502_and_blamed() {
     for then in [Then::Reset, Then::Garbage] {
         let (backends, log) = recording_backends(2, then).await;

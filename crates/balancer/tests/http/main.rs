@@ -71,6 +71,15 @@ fn balancer_with(
     kind: StrategyKind,
     config: HttpProxyConfig,
 ) -> (Running, Arc<Pool>) {
+    balancer_limited(backends, kind, config, Limits::default())
+}
+
+fn balancer_limited(
+    backends: &[(SocketAddr, u32)],
+    kind: StrategyKind,
+    config: HttpProxyConfig,
+    limits: Limits,
+) -> (Running, Arc<Pool>) {
     let pool = Arc::new(Pool::new(
         backends
             .iter()
@@ -79,7 +88,7 @@ fn balancer_with(
         kind,
     ));
     let proxy = HttpProxy::new(pool.clone(), config);
-    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, limits).unwrap();
     let addr = server.local_addr();
     let shutdown = Shutdown::new();
     (
