@@ -3,21 +3,17 @@
 //! SIGHUP the file is read again and applied without dropping a connection (a bad file is
 //! logged and the running configuration stays).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use switchboard_balancer::admin::{self, AdminState, Changes};
-use switchboard_balancer::health::{self, HealthConfig, Probe};
-use switchboard_balancer::http::{HttpProxy, HttpProxyConfig, LogFormat};
-use switchboard_balancer::tcp::{self, TcpConfig};
-use switchboard_balancer::{Backend, Pool, StrategyKind};
+use switchboard_balancer::health::{HealthConfig, Probe};
+use switchboard_balancer::http::{HttpProxyConfig, LogFormat};
+use switchboard_balancer::tcp::TcpConfig;
+use switchboard_balancer::{Backend, Balancer, BalancerConfig, Frontend, Reload, StrategyKind};
 use switchboard_http::{HttpServer, Limits};
-use switchboard_net::{bind_tcp, Shutdown, DEFAULT_BACKLOG};
-use tokio::task::JoinHandle;
+use switchboard_net::Shutdown;
 
 use crate::addr::listen_addr;
 use crate::args::BalanceArgs;
@@ -267,47 +263,6 @@ impl Settings {
     }
 }
 
-/// The live backends and their health-check tasks.
-struct Supervisor {
-    pool: Arc<Pool>,
-    checks: HashMap<String, JoinHandle<()>>,
-}
-
-impl Supervisor {
-    /// Makes the pool match `settings`: unchanged backends (same address and weight) keep
-    /// their state, health and connection counts; new ones start healthy; removed ones stop
-    /// being checked (requests in flight on them finish).
-    fn apply(&mut self, settings: &Settings) {
-        let current: HashMap<(String, u32), Arc<Backend>> = self
-            .pool
-            .backends()
-            .iter()
-            .map(|b| ((b.addr.clone(), b.weight()), b.clone()))
-            .collect();
-        let next: Vec<Arc<Backend>> = settings
-            .backends
-            .iter()
-            .map(|(addr, weight)| {
-                current
-                    .get(&(addr.clone(), *weight))
-                    .cloned()
-                    .unwrap_or_else(|| Backend::new(addr.clone(), *weight))
-            })
-            .collect();
-        for (_, task) in self.checks.drain() {
-            task.abort();
-        }
-        for b in &next {
-            let task = tokio::spawn(health::run(b.clone(), settings.health.clone()));
-            self.checks.insert(b.addr.clone(), task);
-        }
-        self.pool.set_backends(next);
-        if self.pool.strategy() != settings.strategy {
-            self.pool.set_strategy(settings.strategy);
-        }
-    }
-}
-
 /// Runs the balancer until SIGINT or SIGTERM.
 pub fn balance(args: BalanceArgs) -> Result<(), Failure> {
     let settings = Settings::load(&args).map_err(Failure::usage)?;
@@ -317,74 +272,54 @@ pub fn balance(args: BalanceArgs) -> Result<(), Failure> {
 async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
     let listen = listen_addr("--listen", &settings.listen).await?;
     let admin_addr = listen_addr("--admin", &settings.admin).await?;
-    let shutdown = Shutdown::new();
-    shutdown.on_signals();
-
-    let pool = Arc::new(Pool::new(Vec::new(), settings.strategy));
-    let mut supervisor = Supervisor {
-        pool: pool.clone(),
-        checks: HashMap::new(),
-    };
-    supervisor.apply(&settings);
-
-    let admin_server =
-        HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
-    let admin_router = admin::router(AdminState {
-        pool: pool.clone(),
-        mode: settings.mode,
-        changes: Changes::for_listener(admin_server.local_addr(), args.admin_token.clone()),
-        shutdown: shutdown.clone(),
-        hosts: settings.admin_hosts.clone(),
-    });
-    tracing::info!(addr = %admin_server.local_addr(), "admin API listening");
-    let admin_task = tokio::spawn(admin_server.serve(admin_router, shutdown.clone()));
-    let reloads = tokio::spawn(reload_on_hangup(
-        args,
-        settings.clone(),
-        supervisor,
-        shutdown.clone(),
-    ));
-
-    let served = if settings.mode == "tcp" {
-        let listener = bind_tcp(listen, DEFAULT_BACKLOG).map_err(Failure::runtime)?;
-        let local = listener.local_addr().map_err(Failure::runtime)?;
-        tracing::info!(addr = %local, strategy = %settings.strategy, mode = "tcp", backends = pool.len(), "balancer listening");
+    let frontend = if settings.mode == "tcp" {
         let config = TcpConfig {
             grace: settings.grace,
             proxy_from: settings.proxy_from(),
             ..TcpConfig::default()
         };
-        tcp::serve(listener, pool.clone(), config, shutdown.clone()).await
+        Frontend::tcp(listen, config)
     } else {
         let limits = Limits {
             grace: settings.grace,
             ..Limits::default()
         };
-        let server = HttpServer::bind(listen, None, limits)
-            .map_err(Failure::runtime)?
-            .with_proxy_protocol(settings.proxy_from());
-        tracing::info!(addr = %server.local_addr(), strategy = %settings.strategy, mode = "http", backends = pool.len(), "balancer listening");
-        let proxy = HttpProxy::new(
-            pool.clone(),
-            HttpProxyConfig {
-                trusted_proxies: settings.trusted.clone(),
-                access_log: settings.access_log,
-                sticky: settings.sticky,
-                ..HttpProxyConfig::default()
-            },
-        );
-        let served = server.serve(proxy.clone(), shutdown.clone()).await;
-        let dropped = proxy.dropped_log_lines();
-        if dropped > 0 {
-            tracing::warn!(
-                dropped,
-                "access log lines dropped: the output could not keep up"
-            );
-        }
-        served
-    };
+        let proxy = HttpProxyConfig {
+            trusted_proxies: settings.trusted.clone(),
+            access_log: settings.access_log,
+            sticky: settings.sticky,
+            ..HttpProxyConfig::default()
+        };
+        Frontend::http(listen, limits, settings.proxy_from(), proxy)
+    }
+    .map_err(Failure::runtime)?;
+    let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
+    let balancer = Balancer::new(BalancerConfig {
+        frontend,
+        admin,
+        admin_token: args.admin_token.clone(),
+        admin_hosts: settings.admin_hosts.clone(),
+        backends: settings
+            .backends
+            .iter()
+            .map(|(addr, weight)| Backend::new(addr.clone(), *weight))
+            .collect(),
+        strategy: settings.strategy,
+        health: settings.health.clone(),
+    });
+    let shutdown = Shutdown::new();
+    shutdown.on_signals();
+
+    tracing::info!(addr = %balancer.admin_addr(), "admin API listening");
+    tracing::info!(addr = %balancer.local_addr(), strategy = %settings.strategy, mode = settings.mode, backends = balancer.pool().len(), "balancer listening");
+    let reloads = tokio::spawn(reload_on_hangup(
+        args,
+        settings,
+        balancer.reload(),
+        shutdown.clone(),
+    ));
+    let served = balancer.run(shutdown).await;
     reloads.abort();
-    let _ = admin_task.await;
     served.map_err(|e| Failure::runtime(format!("balancer failed: {e}")))?;
     tracing::info!("balancer stopped");
     Ok(())
@@ -396,7 +331,7 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
 async fn reload_on_hangup(
     args: BalanceArgs,
     mut running: Settings,
-    mut supervisor: Supervisor,
+    reload: Reload,
     shutdown: Shutdown,
 ) {
     #[cfg(unix)]
@@ -431,7 +366,7 @@ async fn reload_on_hangup(
                             "listen, admin and mode changes take effect at the next start"
                         );
                     }
-                    supervisor.apply(&next);
+                    reload.apply(&next.backends, next.strategy, next.health.clone());
                     tracing::info!(strategy = %next.strategy, backends = next.backends.len(), "configuration reloaded");
                     running = next;
                 }
@@ -440,7 +375,7 @@ async fn reload_on_hangup(
     }
     #[cfg(not(unix))]
     {
-        let _ = (args, running, supervisor);
+        let _ = (args, running, reload);
         shutdown.wait().await;
     }
 }

@@ -13,10 +13,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_balancer::admin::{self, AdminState, Changes};
-use switchboard_balancer::health::{self, HealthConfig, Probe};
-use switchboard_balancer::http::{HttpProxy, HttpProxyConfig};
-use switchboard_balancer::{Backend, Pool, StrategyKind};
+use switchboard_balancer::health::{HealthConfig, Probe};
+use switchboard_balancer::http::HttpProxyConfig;
+use switchboard_balancer::{Backend, Balancer, BalancerConfig, Frontend, StrategyKind};
 use switchboard_echo::{EchoConfig, EchoServer};
 use switchboard_http::{HttpServer, Limits};
 use switchboard_net::Shutdown;
@@ -70,7 +69,13 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     let listen = listen_addr("--listen", &args.listen).await?;
     let admin_addr = listen_addr("--admin", &args.admin).await?;
     let echo_addr = listen_addr("--echo", &args.echo).await?;
-    let balancer = HttpServer::bind(listen, None, Limits::default()).map_err(Failure::runtime)?;
+    let frontend = Frontend::http(
+        listen,
+        Limits::default(),
+        Vec::new(),
+        HttpProxyConfig::default(),
+    )
+    .map_err(Failure::runtime)?;
     let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
     let echo = EchoServer::bind(echo_addr, EchoConfig::default()).map_err(Failure::runtime)?;
     let exe = std::env::current_exe()
@@ -94,7 +99,6 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         .iter()
         .map(|(name, _, addr)| Backend::named(addr.to_string(), 1, name.clone()))
         .collect();
-    let pool = Arc::new(Pool::new(backends.clone(), strategy));
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     // The servers are stopped only once the balancer has drained: a request it accepted is
@@ -112,10 +116,15 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         rise: 2,
         fall: 2,
     };
-    let checks: Vec<_> = backends
-        .iter()
-        .map(|b| tokio::spawn(health::run(b.clone(), health.clone())))
-        .collect();
+    let balancer = Balancer::new(BalancerConfig {
+        frontend,
+        admin,
+        admin_token: args.admin_token.clone(),
+        admin_hosts: args.admin_hosts.clone(),
+        backends: backends.clone(),
+        strategy,
+        health,
+    });
     let supervisors: Vec<_> = children
         .into_iter()
         .zip(backends.iter().cloned())
@@ -132,21 +141,14 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         })
         .collect();
 
-    let (balancer_addr, admin_addr, echo_addr) =
-        (balancer.local_addr(), admin.local_addr(), echo.local_addr());
-    let admin_task = tokio::spawn(admin.serve(
-        admin::router(AdminState {
-            pool: pool.clone(),
-            mode: "http",
-            changes: Changes::for_listener(admin_addr, args.admin_token.clone()),
-            shutdown: shutdown.clone(),
-            hosts: args.admin_hosts.clone(),
-        }),
-        shutdown.clone(),
-    ));
+    let (balancer_addr, admin_addr, echo_addr) = (
+        balancer.local_addr(),
+        balancer.admin_addr(),
+        echo.local_addr(),
+    );
+    // The balancer's task ends once its proxy and its admin API have drained.
+    let balancer_task = tokio::spawn(balancer.run(shutdown.clone()));
     let echo_task = tokio::spawn(echo.run(shutdown.clone()));
-    let proxy = HttpProxy::new(pool.clone(), HttpProxyConfig::default());
-    let balancer_task = tokio::spawn(balancer.serve(proxy, shutdown.clone()));
 
     print_summary(
         &args,
@@ -163,14 +165,10 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         "stopping: the balancer and the message server drain, then the servers get SIGTERM"
     );
     let _ = balancer_task.await;
-    let _ = admin_task.await;
     let _ = echo_task.await;
     stop_servers.trigger();
     for supervisor in supervisors {
         let _ = supervisor.await;
-    }
-    for check in checks {
-        check.abort();
     }
     tracing::info!("stopped");
     Ok(())

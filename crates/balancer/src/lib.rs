@@ -29,12 +29,19 @@
 //!   (server-sent status), `GET /history` (the last three minutes) and the dashboard page.
 //! - [`http`]: HTTP mode, [`http::HttpProxy`], run by the `switchboard-http` server.
 //!
+//! - [`Balancer`] (`balancer.rs`): the above assembled. A [`BalancerConfig`] names the bound
+//!   listeners (a [`Frontend`], HTTP or TCP mode, and the admin API's server), the backends,
+//!   the strategy and the health checks; [`Balancer::run`] runs the checks, the admin API and
+//!   the proxy until shutdown and returns once they have drained. [`Reload`] changes the
+//!   backends, strategy and checks of a running balancer.
+//!
 //! Strategies know nothing of sockets or HTTP; the proxies lease a backend, send, and report
 //! the outcome on the lease.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 mod backend;
+mod balancer;
 pub mod health;
 pub mod http;
 pub mod latency;
@@ -43,6 +50,7 @@ pub mod strategy;
 pub mod tcp;
 
 pub use backend::{Backend, Lease, Outcome};
+pub use balancer::{Balancer, BalancerConfig, Frontend, Reload};
 pub use pool::Pool;
 pub use strategy::{
     IpHash, LeastConnections, PickContext, PowerOfTwo, SmoothRoundRobin, Strategy, StrategyKind,

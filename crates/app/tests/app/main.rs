@@ -203,6 +203,9 @@ impl Client {
 
     /// A client connecting from another loopback address (127.0.0.0/8 is all ours).
     pub fn from_address(app: &TestApp, local: IpAddr) -> Self {
+        // Built with the client crate's features too (`cargo test` across the workspace), reqwest
+        // has rustls without a provider of its own: give it ring, as everywhere else.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
