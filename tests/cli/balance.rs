@@ -4,30 +4,14 @@ use std::time::Duration;
 
 use switchboard_testkit::{http_get, http_get_as};
 
-use crate::{cli, free_addr};
+use crate::{cli, free_addr, start_serve};
 
 #[tokio::test]
 async fn balances_two_servers_and_reports_them() {
     let dir = std::env::temp_dir().join(format!("switchboard_cli_balance_{}", fastrand::u32(..)));
     let mut servers = Vec::new();
     for name in ["one", "two"] {
-        let data = dir.join(name);
-        servers.push(
-            cli()
-                .spawn_server(
-                    &[
-                        "serve",
-                        "--name",
-                        name,
-                        "--data",
-                        data.to_str().unwrap(),
-                        "--listen",
-                        "127.0.0.1:0",
-                    ],
-                    "application server listening",
-                )
-                .await,
-        );
+        servers.push(start_serve(name, &dir.join(name)).await);
     }
     let admin = free_addr().await;
     let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
@@ -148,23 +132,7 @@ async fn sighup_reloads_the_config_without_failing_a_request() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut servers = Vec::new();
     for name in ["one", "two"] {
-        let data = dir.join(name);
-        servers.push(
-            cli()
-                .spawn_server(
-                    &[
-                        "serve",
-                        "--name",
-                        name,
-                        "--data",
-                        data.to_str().unwrap(),
-                        "--listen",
-                        "127.0.0.1:0",
-                    ],
-                    "application server listening",
-                )
-                .await,
-        );
+        servers.push(start_serve(name, &dir.join(name)).await);
     }
     let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
     let admin = free_addr().await;
@@ -250,18 +218,7 @@ async fn a_declared_body_over_the_servers_limit_is_refused_at_once_through_the_b
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let dir = std::env::temp_dir().join(format!("switchboard_cli_413_{}", fastrand::u32(..)));
-    let server = cli()
-        .spawn_server(
-            &[
-                "serve",
-                "--data",
-                dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            "application server listening",
-        )
-        .await;
+    let server = start_serve("one", &dir).await;
     let admin = free_addr().await;
     let lb = cli()
         .spawn_server(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard_testkit::ChildServer;
 
-use crate::{cli, free_addr, start_up};
+use crate::{cli, free_addr, start_serve, start_up};
 
 /// `switchboard bench URL` with 20 connections for three seconds, and SIGTERM to `target`
 /// one second in; the bench's report.
@@ -43,27 +43,10 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("switchboard_cli_drain_{tag}_{}", fastrand::u32(..)))
 }
 
-async fn serve(name: &str, data: &std::path::Path) -> ChildServer {
-    cli()
-        .spawn_server(
-            &[
-                "serve",
-                "--name",
-                name,
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            "application server listening",
-        )
-        .await
-}
-
 #[tokio::test]
 async fn serve_answers_every_request_it_was_sent_across_sigterm() {
     let dir = temp_dir("serve");
-    let server = serve("one", &dir).await;
+    let server = start_serve("one", &dir).await;
     let report = bench_across_sigterm(format!("http://{}/add?a=1&b=2", server.addr), &server).await;
     assert_nothing_lost(&report);
     let (code, log) = server.wait(Duration::from_secs(15)).await;
@@ -74,8 +57,8 @@ async fn serve_answers_every_request_it_was_sent_across_sigterm() {
 #[tokio::test]
 async fn balance_answers_every_request_it_was_sent_across_sigterm() {
     let dir = temp_dir("balance");
-    let one = serve("one", &dir.join("one")).await;
-    let two = serve("two", &dir.join("two")).await;
+    let one = start_serve("one", &dir.join("one")).await;
+    let two = start_serve("two", &dir.join("two")).await;
     let admin = free_addr().await;
     let lb = cli()
         .spawn_server(

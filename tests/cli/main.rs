@@ -46,6 +46,25 @@ pub async fn start_up(servers: &str, admin: &str, echo: &str, rest: &[&str]) -> 
     cli().spawn_server(&args, "system ready").await
 }
 
+/// `switchboard serve --name NAME --data DATA` on a port the system picks; returned once it
+/// listens.
+pub async fn start_serve(name: &str, data: &std::path::Path) -> ChildServer {
+    cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--name",
+                name,
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "application server listening",
+        )
+        .await
+}
+
 /// The process ids of this run's servers (their command lines name the run's data directory).
 pub fn server_pids(data: &str, name: &str) -> Vec<String> {
     let out = std::process::Command::new("pgrep")

@@ -125,29 +125,25 @@ async fn past_the_grace_period_stuck_requests_are_cut() {
     assert_eq!(server.gauge.open(), 0);
 }
 
-#[tokio::test]
-async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the_last() {
-    // A response whose head is out, and whose body ends when the test says.
+/// A server whose `/stream` answers `first`, then `last` once the returned `Notify` is
+/// notified; `/` says hello.
+fn streaming_server() -> (crate::util::Server, Arc<Notify>) {
     let go_on = Arc::new(Notify::new());
     let waiting = go_on.clone();
     let router = Router::new().route("/", get(|| async { "hello" })).route(
         "/stream",
         get(move || {
             let waiting = waiting.clone();
-            async move {
-                let parts = async_stream(waiting);
-                axum::body::Body::new(parts)
-            }
+            async move { axum::body::Body::new(async_stream(waiting)) }
         }),
     );
     let server = start_router(router, Arc::new(Notify::new()), None, Limits::default());
-    let mut h1 = connect(server.addr()).await;
-    h1.write_all(
-        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\
-          GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    (server, go_on)
+}
+
+/// Sends `requests` (the first a `GET /stream`) and reads until the stream's first part.
+async fn until_first(h1: &mut tokio::net::TcpStream, requests: &[u8]) -> Vec<u8> {
+    h1.write_all(requests).await.unwrap();
     let mut got = Vec::new();
     while !got.ends_with(b"first\r\n") {
         let mut chunk = [0u8; 1024];
@@ -155,6 +151,19 @@ async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the
         assert!(n > 0, "closed early");
         got.extend_from_slice(&chunk[..n]);
     }
+    got
+}
+
+#[tokio::test]
+async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the_last() {
+    let (server, go_on) = streaming_server();
+    let mut h1 = connect(server.addr()).await;
+    let mut got = until_first(
+        &mut h1,
+        b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     server.running.shutdown.trigger();
     tokio::time::sleep(Duration::from_millis(50)).await;
     go_on.notify_one();
@@ -174,27 +183,9 @@ async fn a_pipelined_request_already_received_is_answered_after_shutdown_and_the
 
 #[tokio::test]
 async fn a_response_streaming_when_shutdown_begins_is_finished() {
-    let go_on = Arc::new(Notify::new());
-    let waiting = go_on.clone();
-    let router = Router::new().route(
-        "/stream",
-        get(move || {
-            let waiting = waiting.clone();
-            async move { axum::body::Body::new(async_stream(waiting)) }
-        }),
-    );
-    let server = start_router(router, Arc::new(Notify::new()), None, Limits::default());
+    let (server, go_on) = streaming_server();
     let mut h1 = connect(server.addr()).await;
-    h1.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    while !got.ends_with(b"first\r\n") {
-        let mut chunk = [0u8; 1024];
-        let n = timeout(STEP, h1.read(&mut chunk)).await.unwrap().unwrap();
-        assert!(n > 0, "closed early");
-        got.extend_from_slice(&chunk[..n]);
-    }
+    let mut got = until_first(&mut h1, b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Nothing moves on the connection from here until the body goes on: not a stall.
     server.running.shutdown.trigger();
     tokio::time::sleep(Duration::from_millis(100)).await;
