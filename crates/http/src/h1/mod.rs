@@ -20,8 +20,9 @@
 //!   [`RequestBody`](crate::RequestBody)); the socket is read only when the service asks.
 //! - `encode.rs`: response heads (framing chosen from the body's size: `Content-Length`,
 //!   chunked, or close-delimited for HTTP/1.0), the `Date` header cached per second.
-//! - `conn/`: the connection loop (`mod.rs`, with its write queue in `pending.rs` and its
-//!   socket reads in `read.rs`): keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
+//! - `conn/`: the connection loop (`mod.rs`, with the request body's feed, its clock and
+//!   its drain in `feed.rs`, its write queue in `pending.rs` and its socket reads in
+//!   `read.rs`): keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
 //!   asked), pipelined requests answered in order, `Expect: 100-continue`, HEAD, 204/304,
 //!   `Connection: close` either way, unread bodies drained up to 64 KiB on the wire within the
 //!   header-read timeout, a lingering close (read and drop up to 2 s) when request bytes may be
