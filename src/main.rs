@@ -1,6 +1,6 @@
 //! `switchboard`: the whole client-server model in one binary.
 //!
-//! This crate is deliberately thin. It parses the command line in two layers (`args.rs`: raw,
+//! This crate is deliberately thin. It parses the command line in two layers (`args/`: raw,
 //! as clap sees it; each command's module: validated into a library's typed configuration),
 //! sets up logging and the runtime, and hands over to the library crates under `crates/`.
 //! Every failure ends here as one line on standard error and an exit status: 2 for a usage
