@@ -31,6 +31,7 @@ struct FileConfig {
     max_header_bytes: Option<Size>,
     header_read_timeout: Option<String>,
     body_read_timeout: Option<String>,
+    trusted_proxies: Option<Vec<std::net::IpAddr>>,
     request_timeout: Option<String>,
     idle_timeout: Option<String>,
     max_connections: Option<usize>,
@@ -171,6 +172,11 @@ impl Settings {
                 .or(file_duration("request-timeout", file.request_timeout)?)
                 .unwrap_or(app_defaults.request_timeout),
             sessions,
+            trusted_proxies: if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                args.trusted_proxies
+            },
             ..app_defaults
         };
         if app.request_timeout.is_zero() {

@@ -231,6 +231,10 @@ async fn start_server(
             name,
             "--database",
             database,
+            // The balancer reaches the servers from loopback and names the client in
+            // X-Real-IP: the sign-in limits per address count clients, not the balancer.
+            "--trusted-proxy",
+            "127.0.0.1",
             "--stop-with-stdin",
         ])
         .env_remove("SWITCHBOARD_CONFIG")

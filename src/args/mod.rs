@@ -297,6 +297,16 @@ pub struct AppServeArgs {
     #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub body_read_timeout: Option<Duration>,
 
+    /// A proxy (the balancer in front) whose X-Real-IP names the client, for the per-address
+    /// sign-in and sign-up limits; repeat for several. From anyone else X-Real-IP is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SWITCHBOARD_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// A request not answered within this gets 408 [default: 30s].
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub request_timeout: Option<Duration>,

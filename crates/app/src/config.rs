@@ -86,6 +86,10 @@ pub struct AppConfig {
     pub request_timeout: Duration,
     /// Argon2id memory cost in KiB (OWASP: at least 19 MiB). Tests lower it only to run fast.
     pub argon2_memory_kib: u32,
+    /// Proxies (a balancer in front) whose `X-Real-IP` names the client: sign-in and sign-up
+    /// limits per address count the client, not the proxy. From anyone else the field is
+    /// ignored, so no client can pick its own address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for AppConfig {
@@ -99,6 +103,7 @@ impl Default for AppConfig {
             tls: false,
             request_timeout: Duration::from_secs(30),
             argon2_memory_kib: 19 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

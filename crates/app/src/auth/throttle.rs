@@ -15,19 +15,28 @@ use axum::http::request::Parts;
 use crate::error::ApiError;
 use crate::App;
 
-/// The client's address, as the server saw it (unspecified when the server does not say).
+/// The client's address: the peer's, or, when the peer is a trusted proxy
+/// ([`AppConfig::trusted_proxies`](crate::AppConfig::trusted_proxies)), the one its
+/// `X-Real-IP` names (unspecified when the server does not say).
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<App> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<switchboard_http::PeerAddr>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<switchboard_http::PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
+        if !app.config().trusted_proxies.contains(&peer) {
+            return Ok(ClientIp(peer));
+        }
+        let named = parts
+            .headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(ClientIp(named.unwrap_or(peer)))
     }
 }
 

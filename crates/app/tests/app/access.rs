@@ -313,3 +313,64 @@ async fn sign_ups_are_limited_per_address(backend: Backend) {
 }
 
 both_backends!(sign_ups_are_limited_per_address);
+
+/// Behind a trusted proxy (the balancer), the limits per address count the client its
+/// `X-Real-IP` names: one attacker behind it does not lock everyone else out. From anyone
+/// else the field is ignored, so a client cannot pick a fresh address for each guess.
+async fn behind_a_trusted_proxy_the_limits_count_the_client_it_names(backend: Backend) {
+    let app = start_with(
+        backend,
+        AppConfig {
+            trusted_proxies: vec!["127.0.0.5".parse().unwrap()],
+            ..strict()
+        },
+    )
+    .await;
+    Client::new(&app).register("ann", PASSWORD).await;
+    let proxy = Client::from_address(&app, "127.0.0.5".parse().unwrap());
+    let login = |c: &Client, client_ip: &str, password: &str| {
+        let c = c.clone();
+        let headers = [("x-real-ip", client_ip.to_string())];
+        let body = json!({ "username": "ann", "password": password }).to_string();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            c.send(
+                Method::POST,
+                "/login",
+                &headers,
+                Some(("application/json", body.into_bytes())),
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..3 {
+        let status = login(&proxy, "192.0.2.1", "guess guess guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login(&proxy, "192.0.2.1", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacker behind the proxy is limited"
+    );
+    assert_eq!(
+        login(&proxy, "192.0.2.2", PASSWORD).await,
+        StatusCode::OK,
+        "ann, behind the same proxy, is not"
+    );
+
+    // Not trusted: a fresh X-Real-IP for every guess changes nothing.
+    let direct = Client::from_address(&app, "127.0.0.6".parse().unwrap());
+    for i in 0..3 {
+        let status = login(&direct, &format!("198.51.100.{i}"), "guess guess guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login(&direct, "198.51.100.9", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    app.running.stop().await.unwrap();
+}
+
+both_backends!(behind_a_trusted_proxy_the_limits_count_the_client_it_names);
