@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use switchboard_testkit::{http_get, http_get_as};
 
-use crate::{cli, free_addr, start_serve};
+use crate::{cli, free_addr, start_balance, start_serve};
 
 #[tokio::test]
 async fn balances_two_servers_and_reports_them() {
@@ -14,25 +14,13 @@ async fn balances_two_servers_and_reports_them() {
         servers.push(start_serve(name, &dir.join(name)).await);
     }
     let admin = free_addr().await;
-    let (one, two) = (servers[0].addr.to_string(), servers[1].addr.to_string());
-    let lb = cli()
-        .spawn_server(
-            &[
-                "balance",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                &admin,
-                "--backend",
-                &one,
-                "--backend",
-                &two,
-                "--health-check",
-                "/healthz",
-            ],
-            "balancer listening",
-        )
-        .await;
+    let one = servers[0].addr.to_string();
+    let lb = start_balance(
+        &admin,
+        &[&servers[0], &servers[1]],
+        &["--health-check", "/healthz"],
+    )
+    .await;
 
     let mut served_by = Vec::new();
     for _ in 0..4 {
@@ -220,22 +208,7 @@ async fn a_declared_body_over_the_servers_limit_is_refused_at_once_through_the_b
     let dir = std::env::temp_dir().join(format!("switchboard_cli_413_{}", fastrand::u32(..)));
     let server = start_serve("one", &dir).await;
     let admin = free_addr().await;
-    let lb = cli()
-        .spawn_server(
-            &[
-                "balance",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                &admin,
-                "--backend",
-                &server.addr.to_string(),
-                "--log-format",
-                "off",
-            ],
-            "balancer listening",
-        )
-        .await;
+    let lb = start_balance(&admin, &[&server], &[]).await;
     for declared in ["2000000", "99999999999"] {
         let mut stream = tokio::net::TcpStream::connect(lb.addr).await.unwrap();
         let head = format!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use switchboard_testkit::ChildServer;
 
-use crate::{cli, free_addr, start_serve, start_up};
+use crate::{cli, free_addr, start_balance, start_serve, start_up};
 
 /// `switchboard bench URL` with 20 connections for three seconds, and SIGTERM to `target`
 /// one second in; the bench's report.
@@ -60,25 +60,7 @@ async fn balance_answers_every_request_it_was_sent_across_sigterm() {
     let one = start_serve("one", &dir.join("one")).await;
     let two = start_serve("two", &dir.join("two")).await;
     let admin = free_addr().await;
-    let lb = cli()
-        .spawn_server(
-            &[
-                "balance",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin",
-                &admin,
-                "--backend",
-                &one.addr.to_string(),
-                "--backend",
-                &two.addr.to_string(),
-                // The access log goes to standard output, which this test does not read.
-                "--log-format",
-                "off",
-            ],
-            "balancer listening",
-        )
-        .await;
+    let lb = start_balance(&admin, &[&one, &two], &[]).await;
     let report = bench_across_sigterm(format!("http://{}/add?a=1&b=2", lb.addr), &lb).await;
     assert_nothing_lost(&report);
     let (code, log) = lb.wait(Duration::from_secs(15)).await;

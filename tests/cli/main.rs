@@ -65,6 +65,20 @@ pub async fn start_serve(name: &str, data: &std::path::Path) -> ChildServer {
         .await
 }
 
+/// `switchboard balance` on a port the system picks, its admin API at `admin`, in front of
+/// `backends`, with `extra` flags and no access log (it goes to standard output, which the
+/// tests do not read: a full pipe would stop the balancer); returned once it listens.
+pub async fn start_balance(admin: &str, backends: &[&ChildServer], extra: &[&str]) -> ChildServer {
+    let backends: Vec<String> = backends.iter().map(|b| b.addr.to_string()).collect();
+    let mut args = vec!["balance", "--listen", "127.0.0.1:0", "--admin", admin];
+    for backend in &backends {
+        args.extend(["--backend", backend.as_str()]);
+    }
+    args.extend(["--log-format", "off"]);
+    args.extend_from_slice(extra);
+    cli().spawn_server(&args, "balancer listening").await
+}
+
 /// The process ids of this run's servers (their command lines name the run's data directory).
 pub fn server_pids(data: &str, name: &str) -> Vec<String> {
     let out = std::process::Command::new("pgrep")
