@@ -39,12 +39,7 @@ use switchboard_http::{BodyError, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::response_head::{framing_keeps, malformed, parse_head, Framing};
-
-/// The largest response head accepted from a backend.
-pub(super) const MAX_HEAD: usize = 64 * 1024;
-/// Most header fields in a response head.
-pub(super) const MAX_HEADERS: usize = 100;
+use super::response_head::{framing_keeps, malformed, parse_head, Framing, MAX_HEAD};
 /// A request body up to this size known in advance is written with its head, in one write;
 /// of any other, up to this much of what has come goes with the head.
 const COALESCE: usize = 16 * 1024;

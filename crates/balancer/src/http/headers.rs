@@ -8,9 +8,25 @@ use std::net::IpAddr;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
-use switchboard_http::Scheme;
+use switchboard_http::{PeerAddr, Scheme};
 
-use super::proxy::Inner;
+use crate::PickContext;
+
+/// Rewrites a request's head for a backend: hop-by-hop fields removed, then the forwarding
+/// fields added (the client's `Connection` cannot name those). Answers the client as the
+/// strategies see it: the peer, or for a peer in `trusted`, the client it names.
+pub(super) fn for_backend(trusted: &[IpAddr], parts: &mut http::request::Parts) -> PickContext {
+    let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
+    let scheme = parts
+        .extensions
+        .get::<Scheme>()
+        .copied()
+        .unwrap_or(Scheme::Http);
+    let client = client_ip(trusted, peer, &parts.headers);
+    strip_hop_by_hop(&mut parts.headers);
+    forwarding_headers(trusted, &mut parts.headers, peer, client, scheme);
+    PickContext { client }
+}
 
 /// Request-smuggling shapes (RFC 9112 §6.3): a length given twice, or both ways, or a
 /// transfer coding other than a final `chunked`: 400 and the connection closed. A coding
@@ -86,86 +102,84 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-impl Inner {
-    pub(super) fn client_ip(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let peer = peer?;
-        if !self.config.trusted_proxies.contains(&peer) {
-            return Some(peer);
-        }
-        headers
-            .get(X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-            .or(Some(peer))
+/// The client: the peer, or for a trusted peer, the first address of its `X-Forwarded-For`.
+fn client_ip(trusted: &[IpAddr], peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
     }
+    headers
+        .get(X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok())
+        .or(Some(peer))
+}
 
-    /// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded` and `X-Real-IP` for a request
-    /// from `peer`, whose client (as [`Inner::client_ip`] found it) is `client`. A trusted
-    /// proxy's own fields are believed: its chains are extended, its `X-Real-IP` kept; anyone
-    /// else's are replaced.
-    pub(super) fn forwarding_headers(
-        &self,
-        headers: &mut HeaderMap,
-        peer: Option<IpAddr>,
-        client: Option<IpAddr>,
-        scheme: Scheme,
-    ) {
-        let Some(peer) = peer else { return };
-        let trusted = self.config.trusted_proxies.contains(&peer);
-        // Each value is written once into a string that becomes the header value without a
-        // copy: this runs for every request.
-        let value = |text: String| HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
-        let before = |headers: &HeaderMap, name: &HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|_| trusted)
-                .map(|v| format!("{v}, "))
-        };
-        let mut xff =
-            before(headers, &X_FORWARDED_FOR).unwrap_or_else(|| String::with_capacity(48));
-        push_ip(&mut xff, peer);
-        let xff = value(xff);
-        if !trusted {
-            // From anyone else, X-Forwarded-For is the peer alone: the same bytes, shared.
-            if let Some(v) = &xff {
-                headers.insert(X_REAL_IP, v.clone());
-            }
-        } else if !headers.contains_key(&X_REAL_IP) {
-            let mut real = String::with_capacity(40);
-            push_ip(&mut real, client.unwrap_or(peer));
-            if let Some(v) = value(real) {
-                headers.insert(X_REAL_IP, v);
-            }
+/// Adds `X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded` and `X-Real-IP` for a request
+/// from `peer`, whose client (as [`client_ip`] found it) is `client`. A trusted proxy's own
+/// fields are believed: its chains are extended, its `X-Real-IP` kept; anyone else's are
+/// replaced.
+fn forwarding_headers(
+    trusted: &[IpAddr],
+    headers: &mut HeaderMap,
+    peer: Option<IpAddr>,
+    client: Option<IpAddr>,
+    scheme: Scheme,
+) {
+    let Some(peer) = peer else { return };
+    let trusted = trusted.contains(&peer);
+    // Each value is written once into a string that becomes the header value without a
+    // copy: this runs for every request.
+    let value = |text: String| HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
+    let before = |headers: &HeaderMap, name: &HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| trusted)
+            .map(|v| format!("{v}, "))
+    };
+    let mut xff = before(headers, &X_FORWARDED_FOR).unwrap_or_else(|| String::with_capacity(48));
+    push_ip(&mut xff, peer);
+    let xff = value(xff);
+    if !trusted {
+        // From anyone else, X-Forwarded-For is the peer alone: the same bytes, shared.
+        if let Some(v) = &xff {
+            headers.insert(X_REAL_IP, v.clone());
         }
-        if let Some(v) = xff {
-            headers.insert(X_FORWARDED_FOR, v);
+    } else if !headers.contains_key(&X_REAL_IP) {
+        let mut real = String::with_capacity(40);
+        push_ip(&mut real, client.unwrap_or(peer));
+        if let Some(v) = value(real) {
+            headers.insert(X_REAL_IP, v);
         }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
-        let mut forwarded =
-            before(headers, &header::FORWARDED).unwrap_or_else(|| String::with_capacity(96));
-        forwarded.push_str("for=");
-        match peer {
-            IpAddr::V4(_) => push_ip(&mut forwarded, peer),
-            IpAddr::V6(_) => {
-                forwarded.push_str("\"[");
-                push_ip(&mut forwarded, peer);
-                forwarded.push_str("]\"");
-            }
+    }
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
+    let mut forwarded =
+        before(headers, &header::FORWARDED).unwrap_or_else(|| String::with_capacity(96));
+    forwarded.push_str("for=");
+    match peer {
+        IpAddr::V4(_) => push_ip(&mut forwarded, peer),
+        IpAddr::V6(_) => {
+            forwarded.push_str("\"[");
+            push_ip(&mut forwarded, peer);
+            forwarded.push_str("]\"");
         }
-        forwarded.push_str(";proto=");
-        forwarded.push_str(scheme.as_str());
-        if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
-            if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
-                forwarded.push_str(";host=\"");
-                forwarded.push_str(host);
-                forwarded.push('"');
-            }
+    }
+    forwarded.push_str(";proto=");
+    forwarded.push_str(scheme.as_str());
+    if let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+        if host.bytes().all(|b| b.is_ascii_graphic() && b != b'"') {
+            forwarded.push_str(";host=\"");
+            forwarded.push_str(host);
+            forwarded.push('"');
         }
-        if let Some(v) = value(forwarded) {
-            headers.insert(header::FORWARDED, v);
-        }
+    }
+    if let Some(v) = value(forwarded) {
+        headers.insert(header::FORWARDED, v);
     }
 }
 

@@ -17,64 +17,27 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::FutureExt as _;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use switchboard_http::{PeerAddr, RequestBody, Scheme};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body::Body;
+use switchboard_http::{PeerAddr, RequestBody};
 
-use super::access_log::{AccessLog, Entry, LogFormat};
-use super::budget::RetryBudget;
-use super::client::{Failure, Fault, Outgoing, ResponseBody};
-use super::headers::{smuggling, strip_hop_by_hop};
+use super::access_log::{AccessLog, Entry};
+use super::answer::{answer, failed, no_backend, timed_out, Answer, ProxyBody};
+use super::client::{Conn, Fault, Outgoing, ResponseBody};
+use super::config::HttpProxyConfig;
+use super::headers::{for_backend, smuggling};
+use super::relay::relay;
+use super::retry::{next, Next, Replays, RetryBudget};
 use super::upstream::Upstreams;
+use super::{sticky, upgrade};
 use crate::{Lease, Outcome, PickContext, Pool};
-
-pub(super) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The body of every answer the proxy gives.
-pub type ProxyBody = BoxBody<Bytes, BoxError>;
-
-/// HTTP mode's settings.
-#[derive(Debug, Clone)]
-pub struct HttpProxyConfig {
-    /// A backend that does not accept within this is treated as refusing.
-    pub connect_timeout: Duration,
-    /// A backend that has not begun its answer within this: 504.
-    pub response_timeout: Duration,
-    /// How long a refusing backend gets no traffic.
-    pub eject_for: Duration,
-    /// Peers whose X-Forwarded-For, Forwarded and X-Real-IP are believed (their client is the
-    /// real one).
-    pub trusted_proxies: Vec<IpAddr>,
-    /// An access log line per request, in this format; `None`: no access log.
-    pub access_log: Option<LogFormat>,
-    /// Cookie stickiness: a client's first answer carries a cookie naming its backend, and
-    /// later requests go back to that backend while it is healthy.
-    pub sticky: bool,
-}
-
-impl Default for HttpProxyConfig {
-    fn default() -> Self {
-        HttpProxyConfig {
-            connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(30),
-            eject_for: Duration::from_secs(5),
-            trusted_proxies: Vec::new(),
-            access_log: None,
-            sticky: false,
-        }
-    }
-}
 
 /// The HTTP proxy service. Cloning is cheap.
 #[derive(Debug, Clone)]
@@ -83,12 +46,13 @@ pub struct HttpProxy {
 }
 
 #[derive(Debug)]
-pub(super) struct Inner {
-    pub(super) pool: Arc<Pool>,
-    pub(super) upstreams: Upstreams,
-    pub(super) config: HttpProxyConfig,
-    pub(super) budget: RetryBudget,
-    pub(super) access_log: Option<AccessLog>,
+struct Inner {
+    pool: Arc<Pool>,
+    /// Shared with the answers being relayed, which give their connections back.
+    upstreams: Arc<Upstreams>,
+    config: HttpProxyConfig,
+    budget: RetryBudget,
+    access_log: Option<AccessLog>,
 }
 
 impl HttpProxy {
@@ -99,24 +63,19 @@ impl HttpProxy {
         HttpProxy {
             inner: Arc::new(Inner {
                 pool,
-                upstreams: Upstreams::default(),
+                upstreams: Arc::default(),
                 config,
                 budget: RetryBudget::default(),
                 access_log,
             }),
         }
     }
-}
 
-impl HttpProxy {
     /// Access log lines dropped because the output could not keep up.
     pub fn dropped_log_lines(&self) -> u64 {
         self.inner.access_log.as_ref().map_or(0, AccessLog::dropped)
     }
 }
-
-/// A proxied request's answer, and the backend that gave it, if any.
-type Answer = (Response<ProxyBody>, Option<String>);
 
 /// The answer, boxed: what every request's future comes down to.
 type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
@@ -166,95 +125,14 @@ struct Job {
     ctx: PickContext,
 }
 
-/// An answer of the proxy's own: `{"error": message}`, closing the connection when asked.
-pub(super) fn answer(status: StatusCode, message: &str, close: bool) -> Response<ProxyBody> {
-    let mut body = serde_json::json!({ "error": message }).to_string();
-    body.push('\n');
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if close {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// Whether a failure is the connection going away (reset, closed, broken), as opposed to an
-/// answer that could not be understood.
-fn is_reset(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        e.kind(),
-        ErrorKind::ConnectionReset
-            | ErrorKind::ConnectionAborted
-            | ErrorKind::BrokenPipe
-            | ErrorKind::UnexpectedEof
-    )
-}
-
-/// The answer to a request that failed: the client's fault is a 400 (the connection closed,
-/// what is left of its body unreadable), or a 408 when its body came too slowly; the
-/// balancer's a 500, the backend's a 502.
-fn failed(failure: &Failure) -> Response<ProxyBody> {
-    match failure.fault {
-        Fault::Client if failure.is_client_timeout() => answer(
-            StatusCode::REQUEST_TIMEOUT,
-            "request timeout: the request body did not arrive in time",
-            true,
-        ),
-        Fault::Client => answer(
-            StatusCode::BAD_REQUEST,
-            &format!("bad request: {}", failure.cause),
-            true,
-        ),
-        Fault::Balancer => answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error: the request could not be forwarded",
-            true,
-        ),
-        Fault::Backend => answer(
-            StatusCode::BAD_GATEWAY,
-            "bad gateway: the backend failed",
-            false,
-        ),
-    }
-}
-
-fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
-    )
-}
-
-/// The cookie that pins a client to a backend.
-const STICKY_COOKIE: &str = "sb_backend";
-
-/// The healthy backend a request's sticky cookie names, if stickiness is on.
-fn sticky_target(pool: &Pool, sticky: bool, headers: &HeaderMap) -> Option<Arc<crate::Backend>> {
-    if !sticky {
-        return None;
-    }
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == STICKY_COOKIE)
-        .map(|(_, value)| value.trim().to_string())?;
-    pool.backends()
-        .iter()
-        .find(|b| b.is_healthy() && b.sticky_token() == token)
-        .cloned()
+/// What one attempt at a backend came to.
+enum Attempt {
+    /// The backend answered; it stays leased until the answer's body is done.
+    Answered(Response<()>, ResponseBody, Lease),
+    /// The request goes to another backend (or again to this one).
+    Again(Outgoing),
+    /// The client gets this.
+    Failed(Response<ProxyBody>),
 }
 
 impl Inner {
@@ -311,7 +189,13 @@ impl Inner {
     fn forward(self: Arc<Self>, req: Request<RequestBody>) -> AnswerFuture {
         match self.prepare(req) {
             Step::Answered(response) => Box::pin(std::future::ready((response, None))),
-            Step::Upgrade(req) => Box::pin(self.upgrade(req)),
+            Step::Upgrade(req) => Box::pin(async move {
+                let prepared = upgrade::prepare(&self.config.trusted_proxies, req);
+                match self.pool.pick(&prepared.ctx) {
+                    Some(backend) => upgrade::tunnel(backend, prepared, &self.config).await,
+                    None => (no_backend(), None),
+                }
+            }),
             Step::Send(job) => Box::pin(self.send(job)),
         }
     }
@@ -328,19 +212,10 @@ impl Inner {
             };
             return Step::Answered(answer(status, &message, true));
         }
-        if super::upgrade::wants_upgrade(req.headers()) {
+        if upgrade::wants_upgrade(req.headers()) {
             return Step::Upgrade(req);
         }
         let (mut parts, body) = req.into_parts();
-        let peer = parts.extensions.get::<PeerAddr>().map(|p| p.0.ip());
-        let scheme = parts
-            .extensions
-            .get::<Scheme>()
-            .copied()
-            .unwrap_or(Scheme::Http);
-        let ctx = PickContext {
-            client: self.client_ip(peer, &parts.headers),
-        };
         // HTTP/2 carries the host in `:authority`; an HTTP/1.1 request must say it in Host.
         if !parts.headers.contains_key(header::HOST) {
             if let Some(host) = parts
@@ -351,9 +226,7 @@ impl Inner {
                 parts.headers.insert(header::HOST, host);
             }
         }
-        // Hop-by-hop fields first: a client's `Connection` cannot name the fields added here.
-        strip_hop_by_hop(&mut parts.headers);
-        self.forwarding_headers(&mut parts.headers, peer, ctx.client, scheme);
+        let ctx = for_backend(&self.config.trusted_proxies, &mut parts);
         // Backends get the origin form (path and query); an HTTP/1 request has it already.
         let uri: Uri = if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
             parts.uri.clone()
@@ -369,25 +242,26 @@ impl Inner {
         }))
     }
 
-    /// Sends a prepared request to a backend (another, when the first refuses or resets an
-    /// idempotent request), and relays the answer.
-    async fn send(self: Arc<Self>, mut job: Box<Job>) -> (Response<ProxyBody>, Option<String>) {
+    /// Sends a prepared request to a backend (another, when the first refuses, or resets an
+    /// idempotent request: [`next`] decides), and relays the answer.
+    async fn send(self: Arc<Self>, mut job: Box<Job>) -> Answer {
         // Used in place, through the box: moved out, they would take room in this future.
         let (parts, uri, ctx, body) = (&job.parts, &job.uri, &job.ctx, &mut job.body);
-        // A bodiless idempotent request may be sent again after a reset; any other goes once.
-        let replayable = is_idempotent(&parts.method) && body.is_end_stream();
-        let mut resets_left = u32::from(replayable);
+        let mut replays = Replays::new(&parts.method, body.is_end_stream());
         // Encoded once, whichever backend it goes to (with a small body, or what has come).
         let mut outgoing = match Outgoing::encode(&parts.method, uri, &parts.headers, body).await {
-            Ok(outgoing) => Some(outgoing),
+            Ok(outgoing) => outgoing,
             Err(failure) => {
                 tracing::info!(error = %failure.cause, "request failed before it was sent");
                 return (failed(&failure), None);
             }
         };
-
         // Stickiness: the backend the client's cookie names goes first, while it is healthy.
-        let mut pinned = sticky_target(&self.pool, self.config.sticky, &parts.headers);
+        let mut pinned = self
+            .config
+            .sticky
+            .then(|| sticky::target(&self.pool, &parts.headers))
+            .flatten();
         let pinned_token = pinned.as_ref().map(|b| b.sticky_token());
         for _ in 0..self.pool.len().max(1) * 2 {
             let Some(backend) = pinned.take().or_else(|| self.pool.pick(ctx)) else {
@@ -397,163 +271,90 @@ impl Inner {
             // Cancelled (this future dropped), the request was given up by its client (gone:
             // an HTTP/2 reset, say) or the server (stopping), never failed by the backend.
             lease.abandon_if_dropped();
-            let conn = match self
-                .upstreams
-                .checkout(&backend.addr, self.config.connect_timeout)
-                .await
-            {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // Nothing was sent: the request goes to another backend, whole.
-                    tracing::warn!(backend = %backend.addr, error = %e, "backend refused; ejected");
-                    backend.eject(self.config.eject_for);
-                    lease.finish(Outcome::Failed);
-                    continue;
-                }
+            let Some((conn, lease)) = self.checkout(lease).await else {
+                // Nothing was sent: the request goes to another backend, whole.
+                continue;
             };
-            let Some(out) = outgoing.take() else { break };
-            let replay = if replayable { out.replay() } else { None };
-            let sent = tokio::time::timeout(self.config.response_timeout, conn.request(out)).await;
-            match sent {
-                Ok(Ok((head, body))) => {
+            match self.attempt(lease, conn, outgoing, &mut replays).await {
+                Attempt::Again(out) => outgoing = out,
+                Attempt::Failed(response) => return (response, Some(backend.addr.clone())),
+                Attempt::Answered(head, body, mut lease) => {
                     lease.answered();
-                    let mut relayed = relay(self.clone(), head, body, lease);
+                    let mut relayed = relay(self.upstreams.clone(), head, body, lease);
                     if self.config.sticky {
-                        let token = backend.sticky_token();
-                        if pinned_token.as_deref() != Some(token.as_str()) {
-                            let cookie =
-                                format!("{STICKY_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
-                            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                                relayed.headers_mut().append(header::SET_COOKIE, v);
-                            }
-                        }
+                        sticky::pin(relayed.headers_mut(), &backend, pinned_token.as_deref());
                     }
                     // The backend's name is for the access log only.
                     let named = self.access_log.is_some().then(|| backend.addr.clone());
                     return (relayed, named);
                 }
-                Ok(Err(failure)) if failure.fault != Fault::Backend => {
-                    // Not the backend's doing: nothing is held against it and the request is
-                    // not sent again; the connection, with part of the request, is closed.
-                    tracing::info!(backend = %backend.addr, error = %failure.cause, sent = failure.sent, "request failed, not by the backend");
-                    lease.finish(Outcome::Abandoned);
-                    return (failed(&failure), Some(backend.addr.clone()));
-                }
-                Ok(Err(mut failure)) => {
-                    lease.finish(Outcome::Failed);
-                    if let Some(out) = failure.unsent.take() {
-                        // Not one byte reached the backend (the connection failed on the first
-                        // write), so it may go anywhere, whatever its method.
-                        tracing::debug!(backend = %backend.addr, error = %failure.cause, "request not sent; trying again");
-                        outgoing = Some(out);
-                        continue;
-                    }
-                    // Only a reset (or a close before the answer) is replayed: a malformed
-                    // answer would most likely come again.
-                    if let Some(again) = replay.filter(|_| is_reset(&failure.cause)) {
-                        if resets_left > 0 && self.budget.spend() {
-                            resets_left -= 1;
-                            tracing::info!(backend = %backend.addr, error = %failure.cause, "reset; sending the idempotent request again");
-                            outgoing = Some(again);
-                            continue;
-                        }
-                    }
-                    tracing::warn!(backend = %backend.addr, error = %failure.cause, "backend failed mid-request");
-                    return (failed(&failure), Some(backend.addr.clone()));
-                }
-                Err(_) => {
-                    lease.finish(Outcome::Failed);
-                    return (
-                        answer(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "gateway timeout: the backend did not answer in time",
-                            false,
-                        ),
-                        Some(backend.addr.clone()),
-                    );
-                }
             }
         }
-        (
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service unavailable: no healthy backend",
-                false,
-            ),
-            None,
-        )
+        (no_backend(), None)
     }
-}
 
-/// The backend's answer on its way to the client. When its body ends cleanly, the backend
-/// connection goes back to the pool (if the answer allowed keep-alive) and the lease ends;
-/// dropped early or failed, the connection is closed and the lease let go.
-fn relay(
-    proxy: Arc<Inner>,
-    head: Response<()>,
-    body: ResponseBody,
-    lease: Lease,
-) -> Response<ProxyBody> {
-    let (mut parts, ()) = head.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    parts.version = http::Version::HTTP_11;
-    let mut relayed = Relayed {
-        body,
-        done: Some(Done { proxy, lease }),
-    };
-    // An empty body (204, 304, a HEAD's answer) may never be polled: done already.
-    relayed.check_in_if_done();
-    Response::from_parts(parts, relayed.boxed())
-}
-
-/// What a relayed answer holds until its body ends: the lease (which names the backend).
-struct Done {
-    proxy: Arc<Inner>,
-    lease: Lease,
-}
-
-/// A backend's response body as the client's server sees it.
-struct Relayed {
-    body: ResponseBody,
-    done: Option<Done>,
-}
-
-impl Relayed {
-    fn check_in_if_done(&mut self) {
-        if !self.body.is_done() {
-            return;
-        }
-        if let Some(done) = self.done.take() {
-            if let Some(conn) = self.body.take_idle() {
-                let addr = &done.lease.backend().addr;
-                done.proxy.upstreams.checkin(addr, conn);
+    /// A connection to the leased backend; a refusal ejects it and fails the lease.
+    async fn checkout(&self, lease: Lease) -> Option<(Conn, Lease)> {
+        let backend = lease.backend();
+        let connect = self.config.connect_timeout;
+        match self.upstreams.checkout(&backend.addr, connect).await {
+            Ok(conn) => Some((conn, lease)),
+            Err(e) => {
+                tracing::warn!(backend = %backend.addr, error = %e, "backend refused; ejected");
+                backend.eject(self.config.eject_for);
+                lease.finish(Outcome::Failed);
+                None
             }
         }
     }
-}
 
-impl Body for Relayed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
-        let data = std::task::ready!(this.body.poll_data(cx));
-        // The server stops polling a body that says it has ended, so the end is caught here,
-        // not only at a final `None`.
-        this.check_in_if_done();
-        Poll::Ready(data.map(|d| d.map(Frame::data).map_err(BoxError::from)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_done()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+    /// Sends the request on `conn` and waits for the answer's head, within the response
+    /// timeout. A failure ends the lease: held against the backend only when it is the
+    /// backend's fault.
+    async fn attempt(
+        &self,
+        lease: Lease,
+        conn: Conn,
+        out: Outgoing,
+        replays: &mut Replays,
+    ) -> Attempt {
+        let replay = replays.copy(&out);
+        let sent = tokio::time::timeout(self.config.response_timeout, conn.request(out)).await;
+        let failure = match sent {
+            Ok(Ok((head, body))) => return Attempt::Answered(head, body, lease),
+            Ok(Err(failure)) => failure,
+            Err(_) => {
+                lease.finish(Outcome::Failed);
+                return Attempt::Failed(timed_out());
+            }
+        };
+        // Failures only: an Arc's count, so the lease can end before the log line.
+        let backend = lease.backend().clone();
+        let addr = &backend.addr;
+        match next(failure, replay, replays, &self.budget) {
+            Next::Resend(out) => {
+                lease.finish(Outcome::Failed);
+                tracing::debug!(backend = %addr, "request not sent; trying again");
+                Attempt::Again(out)
+            }
+            Next::Replay(out) => {
+                lease.finish(Outcome::Failed);
+                tracing::info!(backend = %addr, "reset; sending the idempotent request again");
+                Attempt::Again(out)
+            }
+            Next::Fail(failure) if failure.fault == Fault::Backend => {
+                lease.finish(Outcome::Failed);
+                tracing::warn!(backend = %addr, error = %failure.cause, "backend failed mid-request");
+                Attempt::Failed(failed(&failure))
+            }
+            Next::Fail(failure) => {
+                // Not the backend's doing: nothing is held against it and the request is not
+                // sent again; the connection, with part of the request, is closed.
+                lease.finish(Outcome::Abandoned);
+                tracing::info!(backend = %addr, error = %failure.cause, sent = failure.sent, "request failed, not by the backend");
+                Attempt::Failed(failed(&failure))
+            }
+        }
     }
 }
 
@@ -570,7 +371,9 @@ mod tests {
         let proxy = HttpProxy::new(pool, HttpProxyConfig::default());
         let request = Request::post("/process")
             .header(header::HOST, "x")
-            .body(RequestBody::full(Bytes::from_static(b"{\"input\":[1]}")))
+            .body(RequestBody::full(bytes::Bytes::from_static(
+                b"{\"input\":[1]}",
+            )))
             .unwrap();
         let Step::Send(job) = proxy.inner.prepare(request) else {
             panic!("a plain POST is sent");

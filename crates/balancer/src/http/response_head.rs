@@ -10,7 +10,10 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode, Version};
 use switchboard_http::codec::Decoder;
 
-use super::client::{MAX_HEAD, MAX_HEADERS};
+/// The largest response head accepted from a backend.
+pub(super) const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields in a response head.
+const MAX_HEADERS: usize = 100;
 
 /// How a response's body is framed.
 #[derive(Debug)]
