@@ -90,8 +90,9 @@ fn unreadable(e: &(dyn std::error::Error + 'static), too_large: bool) -> ApiErro
                 "request body is larger than the limit",
             );
         }
-        if e.downcast_ref::<switchboard_http::BodyError>()
-            .is_some_and(|b| b.is_timeout())
+        // The server's body-read timeout ends its chain with a `TimedOut` I/O error.
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
         {
             return ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,

@@ -120,8 +120,10 @@ pub struct BodyError(ErrorKind);
 
 enum ErrorKind {
     Http1(String),
-    /// HTTP/1: the body did not arrive in time.
-    Timeout,
+    /// HTTP/1: the body did not arrive in time. Its source is an `io::Error` of kind
+    /// `TimedOut`, so that code which knows no server (the application's extractors) can
+    /// tell a slow body from a malformed one.
+    Timeout(std::io::Error),
     Http2(hyper::Error),
 }
 
@@ -131,12 +133,12 @@ impl BodyError {
     }
 
     pub(crate) fn timeout() -> Self {
-        BodyError(ErrorKind::Timeout)
+        BodyError(ErrorKind::Timeout(std::io::ErrorKind::TimedOut.into()))
     }
 
     /// Whether the client sent the body too slowly: a server answers 408, not 400.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.0, ErrorKind::Timeout)
+        matches!(self.0, ErrorKind::Timeout(_))
     }
 }
 
@@ -144,7 +146,7 @@ impl fmt::Debug for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ErrorKind::Http1(message) => f.debug_tuple("BodyError").field(message).finish(),
-            ErrorKind::Timeout => f.debug_tuple("BodyError").field(&"timeout").finish(),
+            ErrorKind::Timeout(_) => f.debug_tuple("BodyError").field(&"timeout").finish(),
             ErrorKind::Http2(e) => f.debug_tuple("BodyError").field(e).finish(),
         }
     }
@@ -154,7 +156,7 @@ impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             ErrorKind::Http1(message) => write!(f, "request body: {message}"),
-            ErrorKind::Timeout => f.write_str("request body: not sent in time"),
+            ErrorKind::Timeout(_) => f.write_str("request body: not sent in time"),
             ErrorKind::Http2(e) => write!(f, "request body: {e}"),
         }
     }
@@ -163,7 +165,8 @@ impl fmt::Display for BodyError {
 impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0 {
-            ErrorKind::Http1(_) | ErrorKind::Timeout => None,
+            ErrorKind::Http1(_) => None,
+            ErrorKind::Timeout(e) => Some(e),
             ErrorKind::Http2(e) => Some(e),
         }
     }

@@ -35,9 +35,9 @@
 //!   ended, when the next request's first byte came) and the verdict of its timers.
 //! - `io.rs`: an HTTP/2 connection's byte stream as hyper sees it: the bytes read during
 //!   protocol detection replayed first, and every byte counted as progress.
-//! - `service.rs`: [`PeerAddr`] and [`Scheme`], and the HTTP/2 wrapper around the caller's
-//!   service: it inserts them into each request's extensions and counts requests in flight
-//!   (the HTTP/1 codec does both itself).
+//! - `service.rs`: the HTTP/2 wrapper around the caller's service: it inserts [`PeerAddr`]
+//!   and [`Scheme`] (`switchboard-net`'s) into each request's extensions and counts requests
+//!   in flight (the HTTP/1 codec does both itself).
 //!
 //! # How a connection flows
 //!
@@ -104,5 +104,6 @@ pub mod upgrade;
 pub use body::{BodyError, RequestBody};
 pub use limits::{Limits, MIN_BODY_RATE};
 pub use server::{ConnectionGauge, HttpServer};
-pub use service::{PeerAddr, Scheme};
+/// Re-exported from `switchboard-net`, where code that reads them without a server finds them.
+pub use switchboard_net::{PeerAddr, Scheme};
 pub use tls::{tls_config, tls_config_with_cert, Tls, TlsError};

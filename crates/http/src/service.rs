@@ -1,4 +1,5 @@
-//! What each request carries in from the transport, and the wrapper that puts it there.
+//! The HTTP/2 wrapper that stamps each request with what it carries in from the transport
+//! ([`PeerAddr`], [`Scheme`]) and counts it in flight.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,32 +15,7 @@ use hyper::body::Incoming;
 use tower_service::Service;
 
 use crate::activity::{Activity, RequestGuard};
-use crate::RequestBody;
-
-/// The client's address, in every request's extensions (`req.extensions().get::<PeerAddr>()`,
-/// or axum's `Extension<PeerAddr>`). It is the TCP peer: behind a proxy, the proxy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// Whether the request came over TLS, in every request's extensions (for Secure cookies,
-/// HSTS, absolute URLs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scheme {
-    /// Plain TCP.
-    Http,
-    /// TLS.
-    Https,
-}
-
-impl Scheme {
-    /// `"http"` or `"https"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-}
+use crate::{PeerAddr, RequestBody, Scheme};
 
 /// The caller's service as one HTTP/2 connection runs it (through hyper): stamps each request
 /// with [`PeerAddr`] and [`Scheme`], hands its body over as a [`RequestBody`], and counts it

@@ -18,10 +18,13 @@
 //!   trusted proxy in front says who its client is.
 //! - [`accept`] is every server's accept loop step: the next connection, or `None` at
 //!   shutdown, shrugging off errors about one connection and pausing on the others.
+//! - [`PeerAddr`] and [`Scheme`]: who a request's client is and whether it came over TLS, as
+//!   servers stamp them on requests (here, so that code reading them needs no server).
 #![forbid(unsafe_code)]
 
 mod limit;
 mod listen;
+mod peer;
 mod proxy_protocol;
 mod shutdown;
 
@@ -30,6 +33,7 @@ pub use listen::{
     accept, bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
     DEFAULT_BACKLOG,
 };
+pub use peer::{PeerAddr, Scheme};
 pub use proxy_protocol::read_proxy_header;
 pub use shutdown::Shutdown;
 pub use tokio_util::task::TaskTracker;

@@ -26,7 +26,7 @@ impl FromRequestParts<App> for ClientIp {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
-            .get::<switchboard_http::PeerAddr>()
+            .get::<switchboard_net::PeerAddr>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip());
         if !app.config().trusted_proxies.contains(&peer) {
             return Ok(ClientIp(peer));
