@@ -44,9 +44,9 @@ mod backend;
 mod balancer;
 pub mod health;
 pub mod http;
-pub mod latency;
+mod latency;
 mod pool;
-pub mod strategy;
+mod strategy;
 pub mod tcp;
 
 pub use backend::{Backend, Lease, Outcome};

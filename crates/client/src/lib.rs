@@ -13,10 +13,10 @@
 //! The crate takes typed settings; the binary reads flags, the environment and the terminal.
 #![forbid(unsafe_code)]
 
-pub mod cookies;
+mod cookies;
 pub mod download;
 pub mod exchange;
-pub mod items;
+mod items;
 pub mod output;
 pub mod request;
 pub mod session;
