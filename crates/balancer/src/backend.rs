@@ -291,6 +291,13 @@ impl Lease {
         self.record(Outcome::Answered);
     }
 
+    /// The answer broke off after it began (its latency recorded by
+    /// [`answered`](Self::answered)): the backend failed mid-answer, counted as its error.
+    pub fn broke_off(mut self) {
+        self.done = true;
+        self.backend.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&mut self, outcome: Outcome) {
         if self.done {
             return;

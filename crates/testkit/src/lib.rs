@@ -10,10 +10,14 @@
 //! - [`http_get`], [`http_get_as`]: a raw HTTP/1.1 GET (with this address or a given name as
 //!   its Host), the answer as text.
 //!
+//! - [`faults`]: a TCP proxy that injects faults (latency, resets before or during an answer,
+//!   a black hole, a throttle, an answer cut short) between a client and a server.
+//!
 //! Every helper is bounded in time: a test that goes wrong fails with a message, never hangs.
 #![forbid(unsafe_code)]
 
 mod cli;
+pub mod faults;
 
 use std::future::Future;
 use std::io;

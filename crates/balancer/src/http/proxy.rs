@@ -34,7 +34,7 @@ use super::client::{Conn, Fault, Outgoing, ResponseBody};
 use super::config::HttpProxyConfig;
 use super::headers::{for_backend, smuggling};
 use super::relay::relay;
-use super::retry::{next, Next, Replays, RetryBudget};
+use super::retry::{after_timeout, next, Next, Replays, RetryBudget};
 use super::upstream::Upstreams;
 use super::{sticky, upgrade};
 use crate::{Lease, Outcome, PickContext, Pool};
@@ -324,7 +324,13 @@ impl Inner {
             Ok(Ok((head, body))) => return Attempt::Answered(head, body, lease),
             Ok(Err(failure)) => failure,
             Err(_) => {
+                let addr = lease.backend().addr.clone();
                 lease.finish(Outcome::Failed);
+                if let Some(again) = after_timeout(replay, replays, &self.budget) {
+                    tracing::info!(backend = %addr, "no answer in time; sending the idempotent request again");
+                    return Attempt::Again(again);
+                }
+                tracing::warn!(backend = %addr, "no answer in time");
                 return Attempt::Failed(timed_out());
             }
         };

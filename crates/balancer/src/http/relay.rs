@@ -1,6 +1,7 @@
 //! A backend's answer on its way to the client. When its body ends cleanly, the backend
 //! connection goes back to the pool (if the answer allowed keep-alive) and the lease ends;
-//! dropped early or failed, the connection is closed and the lease let go.
+//! dropped early (the client gone), the connection is closed and the lease let go; failed
+//! by the backend, the same, and the failure counted on the backend.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -72,6 +73,15 @@ impl Body for Relayed {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         let data = std::task::ready!(this.body.poll_data(cx));
+        if let Some(Err(e)) = &data {
+            // The backend's doing (a reset, a close before the end, a malformed chunk): held
+            // against it, and the client's connection is cut, so that it cannot take the part
+            // it got for the whole.
+            if let Some(done) = this.done.take() {
+                tracing::warn!(backend = %done.lease.backend().addr, error = %e, "backend failed mid-answer");
+                done.lease.broke_off();
+            }
+        }
         // The server stops polling a body that says it has ended, so the end is caught here,
         // not only at a final `None`.
         this.check_in_if_done();

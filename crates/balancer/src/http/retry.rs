@@ -6,9 +6,11 @@
 //!   nothing held against the backend.
 //! - Not one byte written (the connection failed on the first write): sent elsewhere, whole,
 //!   whatever its method.
-//! - A reset (or a close before the answer) of a bodiless idempotent request: sent once more,
-//!   within the [`RetryBudget`]. A malformed answer is not retried: it would most likely come
-//!   again. Any other request that may have reached a backend is never sent twice.
+//! - A reset (or a close before the answer) of a bodiless idempotent request, or no answer
+//!   within the response timeout ([`after_timeout`], as nginx's `proxy_next_upstream timeout`):
+//!   sent once more, within the [`RetryBudget`]. A malformed answer is not retried: it would
+//!   most likely come again. Any other request that may have reached a backend is never sent
+//!   twice.
 //!
 //! The retry budget: replays may add at most a fifth to the traffic, so a failing backend
 //! cannot turn into a retry storm. Every request earns 0.2 of a retry, up to a reserve of
@@ -77,6 +79,18 @@ pub(super) fn next(
         }
         _ => Next::Fail(failure),
     }
+}
+
+/// What follows a backend that did not answer within the response timeout: the replay of a
+/// bodiless idempotent request (within the budget), or `None`: the client gets a 504.
+pub(super) fn after_timeout(
+    replay: Option<Outgoing>,
+    replays: &mut Replays,
+    budget: &RetryBudget,
+) -> Option<Outgoing> {
+    let again = replay.filter(|_| replays.left > 0 && budget.spend())?;
+    replays.left -= 1;
+    Some(again)
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -244,6 +258,20 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_get_that_timed_out_is_replayed_once_and_a_post_never() {
+        let budget = RetryBudget::default();
+        let out = get().await;
+        let mut replays = Replays::new(&Method::GET, true);
+        let copy = replays.copy(&out);
+        assert!(after_timeout(copy, &mut replays, &budget).is_some());
+        let copy = replays.copy(&out);
+        assert!(after_timeout(copy, &mut replays, &budget).is_none());
+        let mut post = Replays::new(&Method::POST, true);
+        let copy = post.copy(&out);
+        assert!(after_timeout(copy, &mut post, &budget).is_none());
     }
 
     #[tokio::test]

@@ -18,6 +18,10 @@ use tokio::net::TcpStream;
 
 mod backend_client;
 mod blame;
+mod faults;
+
+/// The size of a backend's `/big` answer.
+const BIG: usize = 64 * 1024;
 
 /// A backend that names itself, counts requests, and echoes the headers of interest.
 struct TestBackend {
@@ -28,6 +32,7 @@ struct TestBackend {
 fn start_backend(name: &'static str) -> TestBackend {
     let seen = Arc::new(AtomicU64::new(0));
     let app = Router::new()
+        .route("/big", get(|| async { "x".repeat(BIG) }))
         .route(
             "/slow",
             get(|State((name, seen)): State<(&'static str, Arc<AtomicU64>)>| async move {
