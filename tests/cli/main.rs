@@ -4,6 +4,7 @@ mod balance;
 mod bench;
 mod browser;
 mod client;
+mod crash;
 mod drain;
 mod echo;
 mod serve;
