@@ -97,8 +97,11 @@ start_server() {
   rm -rf "$dir"
   mkdir -p "$dir"
   case $name in
-    switchboard)
-      taskset -c "$server_core" "$bin" -q serve --listen "127.0.0.1:$p" \
+    switchboard|before)
+      local b=$bin
+      # `before`: another build (BEFORE_BIN), to measure a change against its base.
+      [ "$name" = before ] && b=${BEFORE_BIN:?set BEFORE_BIN to the other build}
+      taskset -c "$server_core" "$b" -q serve --listen "127.0.0.1:$p" \
         --database "sqlite://$dir/app.db" --name bench >"$dir/stderr.log" 2>&1 &
       ;;
     nginx)

@@ -267,16 +267,19 @@ start_peer() {
   rm -rf "$dir"
   mkdir -p "$dir"
   case $name in
-    switchboard|switchboard-rr)
+    switchboard|switchboard-rr|before)
       strategy=least-connections
       [ "$name" = switchboard-rr ] && strategy=round-robin
+      local b=$bin
+      # `before`: another build (BEFORE_BIN), to measure a change against its base.
+      [ "$name" = before ] && b=${BEFORE_BIN:?set BEFORE_BIN to the other build}
       take_port
       admin=$P
       args=(balance --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" --mode "$mode"
         --strategy "$strategy" --log-format off)
       for bp in "${backend_ports[@]}"; do args+=(--backend "127.0.0.1:$bp"); done
-      echo "$bin -q ${args[*]}" >"$dir/command"
-      spawn "$server_core" "$dir/stderr.log" "$bin" -q "${args[@]}"
+      echo "$b -q ${args[*]}" >"$dir/command"
+      spawn "$server_core" "$dir/stderr.log" "$b" -q "${args[@]}"
       ;;
     haproxy)
       write_haproxy_conf "$dir" "$port" "$conns" "$mode"
