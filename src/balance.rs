@@ -18,6 +18,7 @@ use switchboard_net::Shutdown;
 use crate::addr::listen_addr;
 use crate::args::BalanceArgs;
 use crate::failure::Failure;
+use crate::limits::{self, FileLimits, Size};
 use crate::{parse, runtime};
 
 /// The TOML file.
@@ -30,6 +31,11 @@ struct FileConfig {
     mode: Option<String>,
     strategy: Option<String>,
     grace: Option<String>,
+    max_header_bytes: Option<Size>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
     log_format: Option<String>,
     sticky: Option<bool>,
     proxy_protocol: Option<bool>,
@@ -83,7 +89,8 @@ struct Settings {
     strategy: StrategyKind,
     backends: Vec<(String, u32)>,
     health: HealthConfig,
-    grace: Duration,
+    /// HTTP mode's limits on clients; TCP mode takes their grace.
+    limits: Limits,
     trusted: Vec<IpAddr>,
     access_log: Option<LogFormat>,
     sticky: bool,
@@ -219,10 +226,18 @@ impl Settings {
             strategy,
             backends,
             health,
-            grace: args
-                .grace
-                .or(duration("grace", file.grace)?)
-                .unwrap_or(Duration::from_secs(10)),
+            limits: limits::merge(
+                &args.limits,
+                args.grace,
+                FileLimits {
+                    max_header_bytes: file.max_header_bytes,
+                    header_read_timeout: file.header_read_timeout,
+                    body_read_timeout: file.body_read_timeout,
+                    idle_timeout: file.idle_timeout,
+                    max_connections: file.max_connections,
+                    grace: file.grace,
+                },
+            )?,
             trusted: file.trusted_proxies.unwrap_or_default(),
             sticky: args.sticky || file.sticky.unwrap_or(false),
             proxy_protocol: args.proxy_protocol || file.proxy_protocol.unwrap_or(false),
@@ -274,23 +289,24 @@ async fn run(args: BalanceArgs, settings: Settings) -> Result<(), Failure> {
     let admin_addr = listen_addr("--admin", &settings.admin).await?;
     let frontend = if settings.mode == "tcp" {
         let config = TcpConfig {
-            grace: settings.grace,
+            grace: settings.limits.grace,
             proxy_from: settings.proxy_from(),
             ..TcpConfig::default()
         };
         Frontend::tcp(listen, config)
     } else {
-        let limits = Limits {
-            grace: settings.grace,
-            ..Limits::default()
-        };
         let proxy = HttpProxyConfig {
             trusted_proxies: settings.trusted.clone(),
             access_log: settings.access_log,
             sticky: settings.sticky,
             ..HttpProxyConfig::default()
         };
-        Frontend::http(listen, limits, settings.proxy_from(), proxy)
+        Frontend::http(
+            listen,
+            settings.limits.clone(),
+            settings.proxy_from(),
+            proxy,
+        )
     }
     .map_err(Failure::runtime)?;
     let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;

@@ -14,6 +14,7 @@ mod bench;
 mod client;
 mod echo;
 mod failure;
+mod limits;
 mod logging;
 mod parse;
 mod runtime;

@@ -13,7 +13,8 @@ use switchboard_net::Shutdown;
 use crate::addr::listen_addr;
 use crate::args::AppServeArgs;
 use crate::failure::Failure;
-use crate::{parse, runtime};
+use crate::limits::{self, FileLimits, Size};
+use crate::runtime;
 
 /// The TOML file: the same settings as the flags, named as the flags without dashes.
 #[derive(Debug, Default, Deserialize)]
@@ -40,14 +41,6 @@ struct FileConfig {
     grace: Option<String>,
 }
 
-/// A size written as a number of bytes or as text (`"1M"`).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Size {
-    Bytes(usize),
-    Text(String),
-}
-
 impl FileConfig {
     fn load(path: &Path) -> Result<FileConfig, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -72,21 +65,11 @@ struct Settings {
 }
 
 fn file_duration(key: &str, value: Option<String>) -> Result<Option<Duration>, Failure> {
-    value
-        .map(|v| {
-            parse::duration(&v).map_err(|e| Failure::usage(format!("config file: {key}: {e}")))
-        })
-        .transpose()
+    limits::file_duration(key, value).map_err(Failure::usage)
 }
 
 fn file_size(key: &str, value: Option<Size>) -> Result<Option<usize>, Failure> {
-    match value {
-        None => Ok(None),
-        Some(Size::Bytes(n)) => Ok(Some(n)),
-        Some(Size::Text(t)) => parse::bytes(&t)
-            .map(Some)
-            .map_err(|e| Failure::usage(format!("config file: {key}: {e}"))),
-    }
+    limits::file_size(key, value).map_err(Failure::usage)
 }
 
 /// The database URL: the one given, or an SQLite file in the data directory.
@@ -99,50 +82,16 @@ pub fn database_url(database: Option<String>, data: Option<PathBuf>) -> String {
 
 impl Settings {
     fn merge(args: AppServeArgs, file: FileConfig) -> Result<Settings, Failure> {
-        let defaults = Limits::default();
-        let limits = Limits {
-            header_read_timeout: args
-                .header_read_timeout
-                .or(file_duration(
-                    "header-read-timeout",
-                    file.header_read_timeout,
-                )?)
-                .unwrap_or(defaults.header_read_timeout),
-            body_read_timeout: args
-                .body_read_timeout
-                .or(file_duration("body-read-timeout", file.body_read_timeout)?)
-                .unwrap_or(defaults.body_read_timeout),
-            max_header_bytes: args
-                .max_header_bytes
-                .or(file_size("max-header-bytes", file.max_header_bytes)?)
-                .unwrap_or(defaults.max_header_bytes),
-            idle_timeout: args
-                .idle_timeout
-                .or(file_duration("idle-timeout", file.idle_timeout)?)
-                .unwrap_or(defaults.idle_timeout),
-            max_connections: args
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(defaults.max_connections),
-            grace: args
-                .grace
-                .or(file_duration("grace", file.grace)?)
-                .unwrap_or(defaults.grace),
+        let file_limits = FileLimits {
+            max_header_bytes: file.max_header_bytes,
+            header_read_timeout: file.header_read_timeout,
+            body_read_timeout: file.body_read_timeout,
+            idle_timeout: file.idle_timeout,
+            max_connections: file.max_connections,
+            grace: file.grace,
         };
-        for (what, zero) in [
-            (
-                "--header-read-timeout",
-                limits.header_read_timeout.is_zero(),
-            ),
-            ("--body-read-timeout", limits.body_read_timeout.is_zero()),
-            ("--idle-timeout", limits.idle_timeout.is_zero()),
-            ("--max-connections", limits.max_connections == 0),
-            ("--max-header-bytes", limits.max_header_bytes < 1024),
-        ] {
-            if zero {
-                return Err(Failure::usage(format!("{what} is too small")));
-            }
-        }
+        let limits =
+            limits::merge(&args.limits, args.grace, file_limits).map_err(Failure::usage)?;
 
         let sessions = SessionPolicy {
             idle: args

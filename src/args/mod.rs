@@ -12,12 +12,14 @@ use crate::parse;
 mod bench;
 mod client;
 mod echo;
+mod limits;
 
 use bench::BENCH_EXAMPLES;
 pub use bench::{BenchArgs, BenchCommand, BenchEchoArgs, LoadArgs};
 use client::CLIENT_EXAMPLES;
 pub use client::{ClientArgs, PrettyArg, RequestArgs};
 pub use echo::{EchoArgs, EchoCommand, ModelArg, SendArgs, ServeArgs};
+pub use limits::LimitArgs;
 
 /// The whole client-server model in one binary: a message server and client, and more to come.
 #[derive(Debug, Parser)]
@@ -195,6 +197,10 @@ pub struct BalanceArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub grace: Option<Duration>,
 
+    /// HTTP mode's limits on clients (TOML: the same keys as `serve`'s).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// The access log on standard output (HTTP mode): combined, json or off [default:
     /// combined].
     #[arg(long, value_name = "FORMAT")]
@@ -284,18 +290,8 @@ pub struct AppServeArgs {
     #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", value_name = "BYTES", value_parser = parse::bytes)]
     pub body_limit: Option<usize>,
 
-    /// Largest request head: request line and headers [default: 16K].
-    #[arg(long, env = "SWITCHBOARD_MAX_HEADER_BYTES", value_name = "BYTES", value_parser = parse::bytes)]
-    pub max_header_bytes: Option<usize>,
-
-    /// A client must send complete request headers within this [default: 10s].
-    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
-    pub header_read_timeout: Option<Duration>,
-
-    /// A request body must arrive within this, plus a second for every 500 bytes that came;
-    /// slower gets 408 [default: 10s].
-    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
-    pub body_read_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 
     /// A proxy (the balancer in front) whose X-Real-IP names the client, for the per-address
     /// sign-in and sign-up limits; repeat for several. From anyone else X-Real-IP is ignored.
@@ -310,14 +306,6 @@ pub struct AppServeArgs {
     /// A request not answered within this gets 408 [default: 30s].
     #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
     pub request_timeout: Option<Duration>,
-
-    /// A keep-alive connection with nothing to do is closed after this [default: 60s].
-    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse::duration)]
-    pub idle_timeout: Option<Duration>,
-
-    /// Connections open at once; more are closed at once [default: 10000].
-    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", value_name = "N")]
-    pub max_connections: Option<usize>,
 
     /// A session unused this long ends [default: 30m].
     #[arg(long, env = "SWITCHBOARD_SESSION_IDLE", value_name = "DURATION", value_parser = parse::duration)]

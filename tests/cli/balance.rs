@@ -291,3 +291,116 @@ async fn the_admin_api_answers_to_the_host_names_it_is_given() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Reads until the peer closes (or resets); panics if it is still open after `within`.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> Duration {
+    use tokio::io::AsyncReadExt;
+    let start = tokio::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(start + within, s.read(&mut buf)).await {
+            Err(_) => panic!("still open after {within:?}"),
+            Ok(Ok(0) | Err(_)) => return start.elapsed(),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// One keep-alive GET on `s`; the status.
+async fn keep_alive_get(s: &mut tokio::net::TcpStream) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed before its answer");
+        head.extend_from_slice(&buf[..n]);
+    }
+    // /healthz's body is small: it came with the head or comes at once.
+    let text = String::from_utf8_lossy(&head);
+    let length: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let start = text.find("\r\n\r\n").unwrap() + 4;
+    let mut have = head.len() - start;
+    while have < length {
+        have += s.read(&mut buf).await.unwrap();
+    }
+    text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_balancer_takes_the_servers_limits_on_clients() {
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_limits_{}", fastrand::u32(..)));
+    let server = start_serve("one", &dir.join("one")).await;
+    let admin = free_addr().await;
+    let lb = start_balance(
+        &admin,
+        &[&server],
+        &["--max-connections", "2", "--header-read-timeout", "1s"],
+    )
+    .await;
+    let connect = || tokio::net::TcpStream::connect(lb.addr);
+
+    // Past --max-connections a new connection is closed at once; the two it has go on.
+    let mut first = connect().await.unwrap();
+    let mut second = connect().await.unwrap();
+    assert_eq!(keep_alive_get(&mut first).await, 200);
+    assert_eq!(keep_alive_get(&mut second).await, 200);
+    let mut third = connect().await.unwrap();
+    closed_within(&mut third, Duration::from_secs(2)).await;
+    assert_eq!(keep_alive_get(&mut first).await, 200);
+    assert_eq!(keep_alive_get(&mut second).await, 200);
+    drop((first, second));
+
+    // A client trickling its request head (slowloris) is let go by the header-read timer.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut slow = connect().await.unwrap();
+    let trickle = async {
+        use tokio::io::AsyncWriteExt;
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
+            if slow.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let let_go = tokio::time::timeout(Duration::from_secs(3), trickle).await;
+    assert!(let_go.is_ok(), "the trickling client was not let go");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    closed_within(&mut slow, Duration::from_secs(1)).await;
+
+    let bad = cli()
+        .run(
+            &[
+                "balance",
+                "--backend",
+                "127.0.0.1:1",
+                "--max-connections",
+                "0",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(bad.code(), 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--max-connections is too small"),
+        "{}",
+        bad.stderr
+    );
+    lb.signal("TERM").await;
+    lb.wait(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
