@@ -396,3 +396,69 @@ mod tests {
         assert!(parse_item("a@b").unwrap().is_data());
     }
 }
+
+/// Properties over generated items (a bounded number of cases, in `cargo test`).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A name as written on the command line: its separator characters escaped.
+    fn escaped(name: &str) -> String {
+        let mut out = String::new();
+        for c in name.chars() {
+            if matches!(c, '\\' | ':' | '=' | '@' | ';') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => prop::char::range('a', 'z'),
+                1 => prop::sample::select(vec![':', '=', '@', ';', '\\', '-', '.', ' ', 'é']),
+            ],
+            1..16,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_argument_parses_or_is_refused_without_a_panic(arg in any::<String>()) {
+            if let Err(e) = parse_item(&arg) {
+                prop_assert_eq!(e.item, arg);
+            }
+        }
+
+        #[test]
+        fn a_query_item_gives_back_its_name_and_value(name in name(), value in any::<String>()) {
+            let item = parse_item(&format!("{}=={value}", escaped(&name))).unwrap();
+            prop_assert_eq!(item, Item::Query { name, value });
+        }
+
+        #[test]
+        fn a_data_item_gives_back_its_name_and_value(
+            name in name(),
+            value in any::<String>().prop_filter("not a file or query", |v| {
+                !v.starts_with('@') && !v.starts_with('=')
+            }),
+        ) {
+            let item = parse_item(&format!("{}={value}", escaped(&name))).unwrap();
+            prop_assert_eq!(item, Item::Data { name, value });
+        }
+
+        #[test]
+        fn a_json_item_gives_back_its_value(name in name(), n in any::<i64>(), s in any::<String>()) {
+            let value = serde_json::json!({ "n": n, "s": s });
+            let item = parse_item(&format!("{}:={value}", escaped(&name))).unwrap();
+            prop_assert_eq!(item, Item::Json { name, value });
+        }
+    }
+}
