@@ -234,8 +234,8 @@ def main():
         url = f"http://127.0.0.1:{port}/index.html"
         try:
             for r in range(1, a.rounds + 1):
-                idle_rss = rss_kib(server.pid)
                 base, base_err = wrk(url, a.seconds, a.load_core)
+                idle_rss = rss_kib(server.pid)
                 for kind in ("slowloris", "readers"):
                     rps, errors, peak, held, closed = one_attack(
                         kind, port, server.pid, a.conns, hold, url, a.seconds, a.load_core)
@@ -257,7 +257,7 @@ def main():
     print(f"{a.conns} attackers; normal client wrk -t1 -c10 -d{a.seconds}s on a small page; "
           f"timeouts {a.timeout}; median of {a.rounds} rounds")
     print()
-    print("| target | attack | throughput kept | attackers held | RSS idle -> peak | "
+    print("| target | attack | throughput kept | attackers held | RSS after normal load -> peak | "
           "attackers under a tenth after |")
     print("|---|---|---|---|---|---|")
     for target in a.targets.split():
