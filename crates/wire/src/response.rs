@@ -92,6 +92,18 @@ pub fn bodiless(code: StatusCode, asked: Asked) -> bool {
         || code == StatusCode::NOT_MODIFIED
 }
 
+/// Whether a connection may carry another request after an answer of `version` with these
+/// fields (and a body not read until the close): the rule [`parse`] applies, for a caller
+/// that kept the head but not the verdict.
+pub fn keep_alive(version: Version, headers: &HeaderMap) -> bool {
+    let mut scan = Scan::default();
+    for value in headers.get_all(http::header::CONNECTION) {
+        // A Connection field cannot be refused.
+        let _ = scan.field(b"connection", value.as_bytes());
+    }
+    scan.keep_alive(version == Version::HTTP_11)
+}
+
 /// The status line's code, checked: three digits, 100 to 999.
 fn status(code: Option<u16>) -> Result<StatusCode, Error> {
     StatusCode::from_u16(code.unwrap_or(0)).map_err(|_| Error::Malformed("invalid status"))

@@ -29,7 +29,6 @@
 
 mod body;
 mod conn;
-pub(crate) mod decode;
 mod encode;
 mod head;
 
