@@ -1,5 +1,5 @@
 //! Active health checks: every backend is probed on an interval (an HTTP GET of a path that
-//! must answer 2xx, or a TCP connect), within a timeout; `rise` consecutive successes bring it
+//! must answer 2xx in a head that parses by `switchboard-wire`'s rules, or a TCP connect), within a timeout; `rise` consecutive successes bring it
 //! up, `fall` consecutive failures take it down. Passive checks live on [`Backend::eject`]:
 //! the proxies eject a backend that refused or reset a connection, for a back-off period.
 
@@ -10,7 +10,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use switchboard_wire::response::{self, Asked};
+
 use crate::Backend;
+
+/// Room read at a time for a check's answer: a small head fits whole.
+const HEAD_READ: usize = 1024;
+/// The largest answer head a check reads, as for the proxy's answers.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// What a check does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,16 +78,25 @@ async fn probe(addr: &str, probe: &Probe) -> bool {
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;
     }
-    // The status line is all that matters: "HTTP/1.1 200 ...".
-    let mut head = [0u8; 12];
-    let mut got = 0;
-    while got < head.len() {
-        match stream.read(&mut head[got..]).await {
+    // The answer's head, read whole and parsed by the rules the proxy reads backends with:
+    // a 2xx in a head that parses is healthy; a malformed head is not, whatever its status.
+    let mut buf = Vec::with_capacity(HEAD_READ);
+    loop {
+        match response::parse_status(&buf, Asked::default(), MAX_HEAD) {
+            Ok(Some(status)) if status.is_interim() => {
+                buf.drain(..status.len);
+                continue;
+            }
+            Ok(Some(status)) => return status.code.is_success(),
+            Ok(None) => {}
+            Err(_) => return false,
+        }
+        buf.reserve(HEAD_READ);
+        match stream.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return false,
-            Ok(n) => got += n,
+            Ok(_) => {}
         }
     }
-    head.starts_with(b"HTTP/1.") && head[8] == b' ' && head[9] == b'2'
 }
 
 /// Checks `backend` forever on `config.interval`, folding results into its state. Spawn one

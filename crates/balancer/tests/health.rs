@@ -90,3 +90,74 @@ async fn an_http_backend_answering_500_is_down() {
     checks.abort();
     task.abort();
 }
+
+/// A backend answering every check with `answer`, a byte at a time when `slowly`, then
+/// closing.
+async fn raw_backend(answer: &'static [u8], slowly: bool) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                if slowly {
+                    for b in answer {
+                        let _ = s.write_all(&[*b]).await;
+                        let _ = s.flush().await;
+                        tokio::task::yield_now().await;
+                    }
+                } else {
+                    let _ = s.write_all(answer).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_check_reads_the_whole_head_by_the_proxys_rules() {
+    let probe = config(Probe::Http {
+        path: "/healthz".into(),
+    });
+    for (answer, healthy) in [
+        (&b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"[..], true),
+        (b"HTTP/1.0 204 No Content\r\n\r\n", true),
+        (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            true,
+        ),
+        (
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+            false,
+        ),
+        (b"HTTP/1.1 301 Moved\r\nLocation: /\r\n\r\n", false),
+        // A 2xx status line, but a head that is not one.
+        (b"HTTP/1.1 200 OK\r\n", false),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            false,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            false,
+        ),
+        (b"HTTP/1.1 200 OK\nContent-Length: 0\n\n", false),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", false),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", false),
+    ] {
+        for slowly in [false, true] {
+            let (addr, task) = raw_backend(answer, slowly).await;
+            let b = Backend::new(addr.to_string(), 1);
+            let ok = health::check(&b, &probe).await;
+            assert_eq!(
+                ok,
+                healthy,
+                "{:?} (slowly: {slowly})",
+                String::from_utf8_lossy(answer)
+            );
+            task.abort();
+        }
+    }
+}

@@ -19,13 +19,11 @@
 //!   outside as a [`ConnectionGauge`]), and drains on [`Shutdown`](switchboard_net::Shutdown).
 //! - [`RequestBody`] (`body.rs`): the body every service receives, over either protocol: an
 //!   `http_body::Body` of `Bytes`, failing with a [`BodyError`].
-//! - `h1/`: HTTP/1.1, this crate's own codec (head parsing and smuggling checks, body
-//!   decoding, response encoding, the connection loop); see its overview for why it is not
-//!   hyper's. [`upgrade`]: a request that asks to switch protocols carries an
+//! - `h1/`: HTTP/1.1, this crate's own codec (the connection loop and response encoding;
+//!   request heads and bodies read by `switchboard-wire`, the workspace's one set of HTTP/1
+//!   rules); see its overview for why it is not hyper's. [`upgrade`]: a request that asks to switch protocols carries an
 //!   [`OnUpgrade`](upgrade::OnUpgrade) that yields the connection's stream once a 101 is
 //!   written.
-//! - [`codec`]: the HTTP/1 body decoders (`Content-Length`, chunked) for clients of this
-//!   crate that read HTTP/1 themselves (the balancer's backend connections).
 //! - [`origin`]: where a request says it comes from ([`origin::is_cross_site`], for CSRF
 //!   checks) and whether the host it names could be a rebound DNS name
 //!   ([`origin::is_local_or_named`]); shared by the application and the balancer's admin API.
@@ -90,7 +88,6 @@
 
 mod activity;
 mod body;
-pub mod codec;
 mod conn;
 mod h1;
 mod io;

@@ -4,14 +4,18 @@
 //! measures, or the figure is the client's. A general client allocates per request (a
 //! `Request`, a `HeaderMap`, a body channel) and parses every header into owned values. Here
 //! the request's bytes are made once and written as they are; the response head is parsed in
-//! place with `httparse` (no allocation), only the headers that frame the body are looked at,
-//! and the body is counted and discarded: Content-Length, chunked, or up to the close.
+//! place by `switchboard-wire`'s rules, the ones the balancer reads its backends with (no
+//! allocation: only the fields that frame the body are given a meaning), and the body is
+//! counted and discarded through its decoder: Content-Length, chunked, or up to the close.
 //! Connections are reused (keep-alive) and reopened when the server closes them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
+use switchboard_wire::request::Framing;
+use switchboard_wire::response::{self, Asked};
+use switchboard_wire::{encode, Decoder, Step};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -40,10 +44,12 @@ impl Shared {
     /// The request's bytes and the TLS settings; fails on TLS settings that cannot work.
     pub fn new(config: &HttpConfig) -> Result<Shared, String> {
         let mut r = Vec::with_capacity(256 + config.body.len());
-        r.extend_from_slice(config.method.as_bytes());
-        r.push(b' ');
-        r.extend_from_slice(config.target.path.as_bytes());
-        r.extend_from_slice(b" HTTP/1.1\r\n");
+        encode::request_line(
+            &mut r,
+            config.method.as_bytes(),
+            config.target.path.as_bytes(),
+            http::Version::HTTP_11,
+        );
         let has = |name: &str| {
             config
                 .headers
@@ -51,23 +57,18 @@ impl Shared {
                 .any(|(n, _)| n.eq_ignore_ascii_case(name))
         };
         if !has("host") {
-            r.extend_from_slice(b"Host: ");
-            r.extend_from_slice(config.target.authority.as_bytes());
-            r.extend_from_slice(b"\r\n");
+            encode::field(&mut r, b"Host", config.target.authority.as_bytes());
         }
         for (name, value) in &config.headers {
-            r.extend_from_slice(name.as_bytes());
-            r.extend_from_slice(b": ");
-            r.extend_from_slice(value.as_bytes());
-            r.extend_from_slice(b"\r\n");
+            encode::field(&mut r, name.as_bytes(), value.as_bytes());
         }
         let wants_length =
             !config.body.is_empty() || matches!(config.method.as_str(), "POST" | "PUT" | "PATCH");
         if wants_length && !has("content-length") {
-            r.extend_from_slice(format!("Content-Length: {}\r\n", config.body.len()).as_bytes());
+            encode::framing(&mut r, Framing::Length(config.body.len() as u64));
         }
         if !config.keepalive && !has("connection") {
-            r.extend_from_slice(b"Connection: close\r\n");
+            encode::field(&mut r, b"Connection", b"close");
         }
         r.extend_from_slice(b"\r\n");
         r.extend_from_slice(&config.body);
@@ -205,14 +206,6 @@ struct Conn {
     bytes: u64,
 }
 
-/// How a response's body is framed.
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
 impl Conn {
     fn new(stream: Stream) -> Conn {
         Conn {
@@ -235,67 +228,38 @@ impl Conn {
             .write_all(request)
             .await
             .map_err(|_| ErrorKind::Write)?;
-        let (status, framing, keep_alive) = self.read_head(head).await?;
-        match framing {
-            Framing::None => {}
-            Framing::Length(n) => self.skip(n).await?,
-            Framing::Chunked => self.skip_chunked().await?,
-            Framing::UntilClose => {
+        let status = self.read_head(head).await?;
+        let code = status.code.as_u16();
+        let Some(mut body) = Decoder::for_response(status.framing) else {
+            // Until the close.
+            self.start = self.end;
+            while self.fill().await? > 0 {
                 self.start = self.end;
-                while self.fill().await? > 0 {
-                    self.start = self.end;
-                }
-                return Ok((status, false));
             }
-        }
-        Ok((status, keep_alive))
+            return Ok((code, false));
+        };
+        self.skip(&mut body).await?;
+        Ok((code, status.keep_alive))
     }
 
-    async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), ErrorKind> {
+    /// Reads a response head (interim 1xx answers skipped), in place: nothing is copied.
+    async fn read_head(&mut self, head: bool) -> Result<response::Status, ErrorKind> {
+        let asked = Asked {
+            head,
+            upgrade: false,
+        };
         loop {
             if self.end > self.start {
-                let mut headers = [httparse::EMPTY_HEADER; 32];
-                let mut response = httparse::Response::new(&mut headers);
-                match response.parse(&self.buf[self.start..self.end]) {
-                    Ok(httparse::Status::Complete(n)) => {
-                        let status = response.code.unwrap_or(0);
-                        let http10 = response.version == Some(0);
-                        let mut length = None;
-                        let mut chunked = false;
-                        let mut close = http10;
-                        for h in response.headers.iter() {
-                            if h.name.eq_ignore_ascii_case("content-length") {
-                                let v = std::str::from_utf8(h.value)
-                                    .ok()
-                                    .and_then(|v| v.trim().parse::<u64>().ok())
-                                    .ok_or(ErrorKind::Protocol)?;
-                                length = Some(v);
-                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                                chunked = contains_token(h.value, b"chunked");
-                            } else if h.name.eq_ignore_ascii_case("connection") {
-                                if contains_token(h.value, b"close") {
-                                    close = true;
-                                } else if contains_token(h.value, b"keep-alive") {
-                                    close = false;
-                                }
-                            }
+                match response::parse_status(&self.buf[self.start..self.end], asked, BUF) {
+                    Ok(Some(status)) => {
+                        self.start += status.len;
+                        if !status.is_interim() {
+                            return Ok(status);
                         }
-                        self.start += n;
-                        if (100..200).contains(&status) && status != 101 {
-                            continue; // an interim answer (100 Continue); the real one follows
-                        }
-                        let framing = if head || status == 204 || status == 304 {
-                            Framing::None
-                        } else if chunked {
-                            Framing::Chunked
-                        } else if let Some(n) = length {
-                            Framing::Length(n)
-                        } else {
-                            Framing::UntilClose
-                        };
-                        return Ok((status, framing, !close));
+                        // An interim answer (100 Continue): the real one follows.
+                        continue;
                     }
-                    Ok(httparse::Status::Partial) => {}
+                    Ok(None) => {}
                     Err(_) => return Err(ErrorKind::Protocol),
                 }
             }
@@ -328,84 +292,25 @@ impl Conn {
         Ok(n)
     }
 
-    /// Discards `n` bytes of body.
-    async fn skip(&mut self, mut n: u64) -> Result<(), ErrorKind> {
+    /// Reads a body through `body`'s framing and discards it.
+    async fn skip(&mut self, body: &mut Decoder) -> Result<(), ErrorKind> {
         loop {
-            let here = ((self.end - self.start) as u64).min(n);
-            self.start += here as usize;
-            n -= here;
-            if n == 0 {
-                return Ok(());
-            }
-            if self.fill().await? == 0 {
-                return Err(ErrorKind::Read);
-            }
-        }
-    }
-
-    /// Reads one line (up to LF) and returns its range in the buffer, CR and LF excluded.
-    async fn line(&mut self) -> Result<(usize, usize), ErrorKind> {
-        loop {
-            if let Some(i) = self.buf[self.start..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
-                let from = self.start;
-                let mut to = self.start + i;
-                self.start = to + 1;
-                if to > from && self.buf[to - 1] == b'\r' {
-                    to -= 1;
+            let step = body
+                .decode_slice(&self.buf[self.start..self.end])
+                .map_err(|_| ErrorKind::Protocol)?;
+            match step {
+                Step::Data { skip, len } => self.start += skip + len,
+                Step::Done { used } => {
+                    self.start += used;
+                    return Ok(());
                 }
-                return Ok((from, to));
-            }
-            if self.fill().await? == 0 {
-                return Err(ErrorKind::Read);
-            }
-        }
-    }
-
-    /// Discards a chunked body, trailers included.
-    async fn skip_chunked(&mut self) -> Result<(), ErrorKind> {
-        loop {
-            let (from, to) = self.line().await?;
-            let size = &self.buf[from..to];
-            let size = size.split(|&b| b == b';').next().unwrap_or(size);
-            let size = std::str::from_utf8(size)
-                .ok()
-                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                .ok_or(ErrorKind::Protocol)?;
-            if size == 0 {
-                loop {
-                    let (from, to) = self.line().await?;
-                    if from == to {
-                        return Ok(());
+                Step::NeedMore { used } => {
+                    self.start += used;
+                    if self.fill().await? == 0 {
+                        return Err(ErrorKind::Read);
                     }
                 }
             }
-            self.skip(size).await?;
-            let (from, to) = self.line().await?;
-            if from != to {
-                return Err(ErrorKind::Protocol);
-            }
         }
-    }
-}
-
-/// Whether a comma-separated header value holds `token` (ASCII case ignored).
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::contains_token;
-
-    #[test]
-    fn tokens() {
-        assert!(contains_token(b"gzip, Chunked", b"chunked"));
-        assert!(contains_token(b"close", b"close"));
-        assert!(!contains_token(b"closed", b"close"));
     }
 }

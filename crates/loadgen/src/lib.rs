@@ -13,7 +13,8 @@
 //!   end. With a rate, every connection follows a schedule and latency counts from the time a
 //!   request was due, not the time it was sent (coordinated omission corrected, like wrk2).
 //! - `http1.rs`: a minimal HTTP/1.1 client written for this job: the request's bytes made
-//!   once, `httparse` for the response head, bodies counted and discarded, keep-alive reuse.
+//!   once, the response head read in place and bodies skipped by `switchboard-wire` (the
+//!   workspace's one set of HTTP/1 rules), keep-alive reuse.
 //! - `http2.rs`: HTTP/2 through hyper's client: h2c with prior knowledge, or h2 over TLS.
 //! - `tls.rs`: TLS for `https://` (rustls, ring), trusting the certificates given, or any
 //!   with `insecure`.

@@ -6,9 +6,9 @@
 //! (`bench/balance/run.sh`, small responses from three nginx backends), those task switches
 //! held it at 40,120 req/s against HAProxy's 49,708 (0.81x); inline, 43,409 against 49,939
 //! (0.87x). Here the task serving the client writes the request to the backend's socket,
-//! parses the response head with `httparse`, and the response body reads straight from the
-//! socket through `switchboard_http::codec`'s decoders (the ones the server uses for request
-//! bodies).
+//! parses the response head by `switchboard-wire`'s rules (`response_head.rs`), and the
+//! response body reads straight from the socket through the same crate's decoder (the one the
+//! server uses for request bodies).
 //!
 //! A connection is the `TcpStream` and a read buffer, kept while the connection is idle only
 //! when it is small (at most [`HEAD_READ`], which a small answer fits whole).
@@ -21,8 +21,8 @@
 //!
 //! Responses are checked as strictly as requests are: a head that does not parse, is over
 //! [`MAX_HEAD`], or frames its body ambiguously (`Content-Length` with `Transfer-Encoding`, a
-//! length that is not one number, a coding other than `chunked`) is a failed backend (502)
-//! and its connection is closed.
+//! length given twice or not plainly digits, a coding other than exactly `chunked`) is a
+//! failed backend (502) and its connection is closed.
 
 use std::future::poll_fn;
 use std::io::{self, Write as _};
@@ -34,8 +34,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Response, Uri};
 use http_body::{Body, Frame};
-use switchboard_http::codec::{Decoded, Decoder};
 use switchboard_http::{BodyError, RequestBody};
+use switchboard_wire::{Decoded, Decoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -581,7 +581,10 @@ impl ResponseBody {
         else {
             return Ok(());
         };
-        match decoder.decode(&mut conn.buf).map_err(malformed)? {
+        match decoder
+            .decode(&mut conn.buf)
+            .map_err(|e| malformed(e.reason()))?
+        {
             Decoded::Data(data) => self.pending = Some(data),
             Decoded::Done => self.finished = true,
             Decoded::NeedMore => {}
@@ -610,7 +613,7 @@ impl ResponseBody {
                 Framing::Decoded(decoder) => match decoder.decode(&mut conn.buf) {
                     Err(why) => {
                         self.conn = None;
-                        return Poll::Ready(Some(Err(malformed(why))));
+                        return Poll::Ready(Some(Err(malformed(why.reason()))));
                     }
                     Ok(Decoded::Data(data)) => {
                         if data.is_empty() {

@@ -6,7 +6,8 @@
 //! - `proxy.rs`: the service: smuggling checks, backend choice, one attempt after another
 //!   until an answer, the answer relayed back. Uses everything below.
 //! - `upgrade.rs`: `Upgrade` requests over a connection of their own (hyper's client, which
-//!   hands the upgraded stream over).
+//!   hands the upgraded stream over with what it read past the 101; rare, and off the hot
+//!   path, so not worth a second request writer here).
 //! - `relay.rs`: the backend's answer streamed to the client, its connection given back.
 //! - `retry.rs`: what follows a failed attempt (resend, replay or fail), and the retry budget.
 //! - `sticky.rs`: the cookie that pins a client to a backend.
@@ -15,8 +16,10 @@
 //! - `client.rs`: the HTTP/1.1 client for backends, run inline in the proxying task (no task
 //!   or channel per connection; why it is not hyper's is said there), and its [`Failure`]
 //!   type that says who failed.
-//! - `response_head.rs`: a backend's response head parsed and its framing decided.
-//! - `headers.rs`: a request head rewritten for a backend (hop-by-hop out, forwarding in).
+//! - `response_head.rs`: a backend's response head parsed and its framing decided, by
+//!   `switchboard-wire`'s rules (the server's and the load generator's too).
+//! - `headers.rs`: a request head rewritten for a backend (hop-by-hop out, forwarding in), and
+//!   its framing fields checked by `switchboard-wire`'s rules whichever protocol it came by.
 //! - `config.rs`: [`HttpProxyConfig`]. `access_log.rs`: the access log.
 //!
 //! [`Failure`]: client::Failure

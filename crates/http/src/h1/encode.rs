@@ -52,7 +52,7 @@ pub(crate) fn head(
             // length is ours to write.
             if !length_seen {
                 length_seen = true;
-                user_length = parse_u64(value.as_bytes());
+                user_length = switchboard_wire::fields::content_length(value.as_bytes());
             }
         } else if name == header::TRANSFER_ENCODING {
             user_coding = true;
@@ -199,10 +199,6 @@ fn field(buf: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     buf.extend_from_slice(b": ");
     buf.extend_from_slice(value);
     buf.extend_from_slice(b"\r\n");
-}
-
-fn parse_u64(raw: &[u8]) -> Option<u64> {
-    std::str::from_utf8(raw).ok()?.trim().parse().ok()
 }
 
 /// `Date` is formatted once per second per thread, as hyper and nginx do: formatting it for

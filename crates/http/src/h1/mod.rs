@@ -8,14 +8,12 @@
 //! request they belong to is done; a response is written from a buffer made for it (head and
 //! a small body in one write) and dropped after it. HTTP/2 stays with hyper.
 //!
-//! - `head.rs`: the request head, parsed by `httparse` and checked for request smuggling
-//!   (both `Content-Length` and `Transfer-Encoding`, a length given twice, a transfer coding
-//!   other than a final `chunked`, bad names and values, obsolete line folding, bare LF line
-//!   endings, an HTTP/1.1 request without exactly one Host): 400 and the connection closed;
-//!   codings before `chunked` (`gzip, chunked`): 501; `CONNECT`: 405; a head over
-//!   `Limits::max_header_bytes`: 431.
-//! - `decode.rs`: bodies by `Content-Length` or chunked, strict about the framing; public as
-//!   [`crate::codec`] for the balancer's backend client (one chunked decoder in the workspace).
+//! - `head.rs`: the request head, parsed and checked by `switchboard-wire` (the workspace's
+//!   one set of HTTP/1 rules: request smuggling shapes, bad names and values, obsolete line
+//!   folding, bare LF line endings, an HTTP/1.1 request without exactly one Host): 400 and the
+//!   connection closed; codings before `chunked` (`gzip, chunked`): 501; `CONNECT`: 405; a
+//!   head over `Limits::max_header_bytes`: 431. Request bodies are decoded by the same
+//!   crate's `Decoder`, the one the balancer reads its backends' answers with.
 //! - `body.rs`: the request body between the connection and the service (the service's end is
 //!   [`RequestBody`](crate::RequestBody)); the socket is read only when the service asks.
 //! - `encode.rs`: response heads (framing chosen from the body's size: `Content-Length`,
@@ -31,7 +29,6 @@
 
 mod body;
 mod conn;
-pub(crate) mod decode;
 mod encode;
 mod head;
 

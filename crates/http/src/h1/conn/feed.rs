@@ -21,10 +21,10 @@ use super::read::read_more;
 use super::{Conn, CONTINUE, DRAIN_LIMIT};
 use crate::conn::BoxError;
 use crate::h1::body::{channel, BodySender};
-use crate::h1::decode::{Decoded, Decoder};
 use crate::h1::head::Framing;
 use crate::h1::Error;
 use crate::{RequestBody, MIN_BODY_RATE};
+use switchboard_wire::{Decoded, Decoder};
 
 /// The request body's state, from the connection's side.
 pub(super) enum Feed {
