@@ -245,10 +245,13 @@ impl Inner {
     /// Sends a prepared request to a backend (another, when the first refuses, or resets an
     /// idempotent request: [`next`] decides), and relays the answer.
     async fn send(self: Arc<Self>, mut job: Box<Job>) -> Answer {
-        // Used in place, through the box: moved out, they would take room in this future.
-        let (parts, uri, ctx, body) = (&job.parts, &job.uri, &job.ctx, &mut job.body);
-        let mut replays = Replays::new(&parts.method, body.is_end_stream());
+        // The job is used in place, through the box: neither moved out nor borrowed across a
+        // wait, since either would take room in this future.
+        let mut replays = Replays::new(&job.parts.method, job.body.is_end_stream());
         // Encoded once, whichever backend it goes to (with a small body, or what has come).
+        let Job {
+            parts, uri, body, ..
+        } = &mut *job;
         let mut outgoing = match Outgoing::encode(&parts.method, uri, &parts.headers, body).await {
             Ok(outgoing) => outgoing,
             Err(failure) => {
@@ -260,11 +263,12 @@ impl Inner {
         let mut pinned = self
             .config
             .sticky
-            .then(|| sticky::target(&self.pool, &parts.headers))
+            .then(|| sticky::target(&self.pool, &job.parts.headers))
             .flatten();
-        let pinned_token = pinned.as_ref().map(|b| b.sticky_token());
+        // Which backend the cookie named (a pointer in this future, not its token's string).
+        let cookie_named = pinned.clone();
         for _ in 0..self.pool.len().max(1) * 2 {
-            let Some(backend) = pinned.take().or_else(|| self.pool.pick(ctx)) else {
+            let Some(backend) = pinned.take().or_else(|| self.pool.pick(&job.ctx)) else {
                 break;
             };
             let mut lease = backend.lease();
@@ -282,7 +286,10 @@ impl Inner {
                     lease.answered();
                     let mut relayed = relay(self.upstreams.clone(), head, body, lease);
                     if self.config.sticky {
-                        sticky::pin(relayed.headers_mut(), &backend, pinned_token.as_deref());
+                        let again = cookie_named
+                            .as_ref()
+                            .is_some_and(|b| Arc::ptr_eq(b, &backend));
+                        sticky::pin(relayed.headers_mut(), &backend, again);
                     }
                     // The backend's name is for the access log only.
                     let named = self.access_log.is_some().then(|| backend.addr.clone());

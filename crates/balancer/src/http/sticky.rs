@@ -27,13 +27,13 @@ pub(super) fn target(pool: &Pool, headers: &HeaderMap) -> Option<Arc<Backend>> {
         .cloned()
 }
 
-/// Pins the client to `backend` with the answer's cookie, unless its request named that
-/// backend already (`pinned`: the token its cookie carried).
-pub(super) fn pin(headers: &mut HeaderMap, backend: &Backend, pinned: Option<&str>) {
-    let token = backend.sticky_token();
-    if pinned == Some(token.as_str()) {
+/// Pins the client to `backend` with the answer's cookie, unless its request's cookie named
+/// that backend already (`named`).
+pub(super) fn pin(headers: &mut HeaderMap, backend: &Backend, named: bool) {
+    if named {
         return;
     }
+    let token = backend.sticky_token();
     let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         headers.append(header::SET_COOKIE, v);
