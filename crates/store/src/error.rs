@@ -1,5 +1,9 @@
 //! [`StoreError`]: what can go wrong, sorted by what the caller should do about it.
 
+use sqlx::{Postgres, Sqlite};
+
+use crate::engine::Engine;
+
 /// Why a store operation failed.
 ///
 /// Every message is one line. None contains a password hash or a session token hash: queries
@@ -63,7 +67,8 @@ pub(crate) fn from_sqlx_creating_user(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// Whether a database error says "cannot serve you now" rather than "this request is wrong".
+/// Whether a database error says "cannot serve you now" rather than "this request is wrong",
+/// by the codes of the engine that raised it ([`Engine::unavailable_code`]).
 fn means_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
     let Some(code) = error.code() else {
         return false;
@@ -72,26 +77,10 @@ fn means_unavailable(error: &dyn sqlx::error::DatabaseError) -> bool {
         .try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        sqlite_code_means_unavailable(&code)
+        Sqlite::unavailable_code(&code)
     } else {
-        postgres_code_means_unavailable(&code)
+        Postgres::unavailable_code(&code)
     }
-}
-
-/// SQLite result codes, as sqlx reports them (the extended code, whose low byte is the primary
-/// one): 5 BUSY and 6 LOCKED (past the busy timeout), 14 CANTOPEN.
-fn sqlite_code_means_unavailable(code: &str) -> bool {
-    code.parse::<u32>()
-        .is_ok_and(|code| matches!(code & 0xff, 5 | 6 | 14))
-}
-
-/// PostgreSQL SQLSTATEs: class 08 (connection exception), class 28 (authentication failed),
-/// 3D000 (no such database), 53300 (too many connections), 57P01..57P03 (shutting down,
-/// crashed, starting up).
-fn postgres_code_means_unavailable(code: &str) -> bool {
-    code.starts_with("08")
-        || code.starts_with("28")
-        || matches!(code, "3D000" | "53300" | "57P01" | "57P02" | "57P03")
 }
 
 #[cfg(test)]
@@ -100,13 +89,13 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert!(sqlite_code_means_unavailable("5"));
-        assert!(sqlite_code_means_unavailable("517")); // SQLITE_BUSY_SNAPSHOT
-        assert!(!sqlite_code_means_unavailable("2067")); // SQLITE_CONSTRAINT_UNIQUE
-        assert!(postgres_code_means_unavailable("08006"));
-        assert!(postgres_code_means_unavailable("57P01"));
-        assert!(!postgres_code_means_unavailable("23505")); // unique_violation
-        assert!(!postgres_code_means_unavailable("42P01")); // undefined_table
+        assert!(Sqlite::unavailable_code("5"));
+        assert!(Sqlite::unavailable_code("517")); // SQLITE_BUSY_SNAPSHOT
+        assert!(!Sqlite::unavailable_code("2067")); // SQLITE_CONSTRAINT_UNIQUE
+        assert!(Postgres::unavailable_code("08006"));
+        assert!(Postgres::unavailable_code("57P01"));
+        assert!(!Postgres::unavailable_code("23505")); // unique_violation
+        assert!(!Postgres::unavailable_code("42P01")); // undefined_table
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! throttling, on SQLite or PostgreSQL behind one interface.
 //!
 //! [`Store`] is the whole interface. [`Store::open`] takes a URL (`sqlite://PATH` or
-//! `postgres://USER@HOST:PORT/DB`), connects, applies the backend's migrations and returns a
+//! `postgres://USER@HOST:PORT/DB`), connects, applies the engine's migrations and returns a
 //! handle that is cheap to clone: every clone shares one connection pool, so each request
 //! handler keeps its own. Its methods come in three groups:
 //!
@@ -21,6 +21,51 @@
 //! ([`StoreError::BadUrl`]), answer 503 ([`StoreError::Unavailable`]), tell the user
 //! ([`StoreError::UsernameTaken`]), or log it ([`StoreError::Database`]).
 //!
+//! # One query layer, two engines
+//!
+//! Every query is written once, as a `Store` method whose body runs inside `on_engine!`: the
+//! macro matches the store's pool and binds it, as a `&SqlitePool` in one arm and a `&PgPool`
+//! in the other, so the one body is compiled for each engine, on sqlx's own typed drivers. The
+//! SQL is one text for both: numbered parameters (`$1`) mean the same to SQLite and PostgreSQL,
+//! `RETURNING` works in both, `&[u8]` binds as BLOB or BYTEA and every number is an `i64`.
+//!
+//! What differs between the engines lives in `sqlite.rs` and `postgres.rs`, each implementing
+//! the `Engine` trait (`engine.rs`) for sqlx's type and opening its kind of database:
+//!
+//! - how a writing transaction begins (SQLite takes the write lock up front with
+//!   `BEGIN IMMEDIATE`), the pool's size, the migrations and their lock (the SQLite file's
+//!   write lock; a PostgreSQL advisory lock, and the schema created under it), and which of
+//!   the engine's error codes mean "unavailable" (unique violations need no hook: sqlx
+//!   recognises both engines' codes);
+//! - the two hot operations that PostgreSQL does in one statement with data-modifying CTEs and
+//!   SQLite, which has none, in a transaction: [`Store::touch_session`] (every authenticated
+//!   request the session cache does not answer) and [`Store::record_login_failure`] (every
+//!   failed sign-in, which is what a password-guessing attack drives). A rare operation that
+//!   could also be one PostgreSQL statement, [`Store::set_password`], is the one transaction
+//!   on both: a round trip or two on a password change is not worth a second text;
+//! - opening: the file, its directory and its pragmas, or the server, its URL and its schema.
+//!
+//! Why not `sqlx::Any`: it copies every row into values of its own and every argument into
+//! the driver's, on the hot path; it knows a handful of types (integers, floats, text, bytes),
+//! so PostgreSQL's own (`TIMESTAMPTZ`, arrays, `JSONB`) would be out of reach; and its drivers
+//! are chosen at run time from a registry the binary must fill. Why not methods generic over
+//! `sqlx::Database`: sqlx's traits do not imply the bounds its generic code needs
+//! (`for<'c> &'c mut DB::Connection: Executor<'c>`, an `Encode` and a `Decode` per column
+//! type), so every generic impl block would repeat a dozen where-clauses, for the same two
+//! compiled copies the macro gives. The migration runner, one function, is the one place that
+//! is generic (`migrate::run`), its bounds written once.
+//!
+//! ## Adding a table
+//!
+//! The schema change goes in a new `migrations/<engine>/NNNN_name.sql` for each engine (the
+//! DDL's types differ: `INTEGER`, `BLOB` and `STRICT` tables against `BIGINT` and `BYTEA`),
+//! listed in `migrate.rs`. The record type goes in `model.rs`, built from a row by a function
+//! generic over `sqlx::Row` as `user_from_row` is. The queries are `Store` methods in a module
+//! of their own, as `users.rs`, `sessions.rs` and `throttle.rs` are: each one's SQL written
+//! once, inside `on_engine!(self, |pool| ...)`, with `engine::begin_write(pool)` for a
+//! transaction that writes. Only a query that cannot be one text for both engines becomes a
+//! method of `Engine`, with one implementation in each engine's file.
+//!
 //! # Invariants
 //!
 //! - **The store never sees a plaintext password.** The application hashes it and hands over
@@ -36,24 +81,46 @@
 //!
 //! # Layout
 //!
-//! - `lib.rs`: [`Store`] and [`Backend`], URL parsing, and dispatch to a backend.
-//! - `sqlite.rs`, `postgres.rs`: the SQL for each backend; `migrations/<backend>/*.sql` beside
-//!   `src/` holds the schema, applied by `migrate.rs`.
+//! - `lib.rs`: [`Store`] and [`Backend`], opening, URL parsing, and `on_engine!`.
+//! - `users.rs`, `sessions.rs`, `throttle.rs`: the queries, written once.
+//! - `engine.rs`: the `Engine` trait, what differs; `sqlite.rs`, `postgres.rs`: its two
+//!   implementations and how each engine is opened.
+//! - `migrate.rs`: the one migration runner; `migrations/<engine>/*.sql` beside `src/` holds
+//!   each engine's schema.
 //! - `model.rs`: [`User`], [`Role`], [`SessionInfo`]; `time.rs`: [`Timestamp`];
 //!   `error.rs`: [`StoreError`].
 #![forbid(unsafe_code)]
 
+use std::fmt;
+
+use sqlx::{PgPool, SqlitePool};
+
+/// Runs a body written once on the store's pool, whichever engine it is.
+///
+/// `on_engine!(store, |pool| BODY)` matches `store.pool` and evaluates `BODY` with `pool` bound
+/// to the `&SqlitePool` or the `&PgPool`: the body is compiled once per engine, against sqlx's
+/// typed driver, and must give the same type in both (decode rows inside it). Engine-specific
+/// steps are reached through the `Engine` trait (`engine.rs`), whose `Self` is inferred
+/// from `pool`: `Engine::touch_session(pool, ...)`, `engine::begin_write(pool)`.
+macro_rules! on_engine {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod engine;
 mod error;
 mod migrate;
 mod model;
 mod postgres;
+mod sessions;
 mod sqlite;
+mod throttle;
 mod time;
-
-use std::fmt;
-use std::time::Duration;
-
-use sqlx::{PgPool, SqlitePool};
+mod users;
 
 pub use error::StoreError;
 pub use model::{ParseRoleError, Role, SessionInfo, User};
@@ -81,7 +148,8 @@ impl fmt::Display for Backend {
 /// A handle on the database: cheap to clone, every clone sharing one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// The pool of the backend that [`Store::open`] chose from the URL's scheme.
+    /// The pool of the engine that [`Store::open`] chose from the URL's scheme; queries reach
+    /// it through `on_engine!`.
     pool: Pool,
 }
 
@@ -89,16 +157,6 @@ pub struct Store {
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// Calls the same function in the backend module the store runs on.
-macro_rules! dispatch {
-    ($store:expr, $function:ident($($arg:expr),*)) => {
-        match &$store.pool {
-            Pool::Sqlite(pool) => sqlite::$function(pool, $($arg),*).await,
-            Pool::Postgres(pool) => postgres::$function(pool, $($arg),*).await,
-        }
-    };
 }
 
 const URL_HELP: &str = "expected sqlite://PATH or postgres://USER@HOST:PORT/DB";
@@ -154,179 +212,16 @@ impl Store {
 
     /// Runs a trivial query: `Ok` means a request could be served now (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, ping())
+        on_engine!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await.map(drop)
+        })
+        .map_err(error::from_sqlx)
     }
 
     /// Closes the pool, waiting for connections in use to come back. Every clone is closed;
     /// later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-        }
-    }
-
-    // ---- users ----
-
-    /// Creates an account. `password_hash` is the application's encoded hash, stored as is.
-    ///
-    /// [`StoreError::UsernameTaken`] if another user has the same name ignoring case ("Ann" and
-    /// "ann" collide). The username is stored as given; the application validates it.
-    pub async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        role: Role,
-        now: Timestamp,
-    ) -> Result<User, StoreError> {
-        dispatch!(self, create_user(username, password_hash, role, now))
-    }
-
-    /// The user with this id, if any.
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError> {
-        dispatch!(self, user_by_id(id))
-    }
-
-    /// The user with this name, ignoring case, and their password hash: for the login handler
-    /// only, which verifies the password against the hash.
-    pub async fn credentials(&self, username: &str) -> Result<Option<(User, String)>, StoreError> {
-        dispatch!(self, credentials(username))
-    }
-
-    /// Up to `limit` users with `id > after_id` (all, if `None`), ordered by id ascending: pass
-    /// the last id of one page as `after_id` to get the next. No password hashes.
-    pub async fn list_users(
-        &self,
-        limit: u32,
-        after_id: Option<i64>,
-    ) -> Result<Vec<User>, StoreError> {
-        dispatch!(self, list_users(limit, after_id))
-    }
-
-    /// Replaces a user's password hash and deletes all of that user's sessions, in one
-    /// transaction: whoever knew the old password is logged out everywhere. `false` if there
-    /// is no such user.
-    pub async fn set_password(
-        &self,
-        user_id: i64,
-        password_hash: &str,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, set_password(user_id, password_hash))
-    }
-
-    /// Deletes a user, and with them (by cascade) their sessions. `false` if there was none.
-    /// Their id is never given to another user.
-    pub async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
-        dispatch!(self, delete_user(user_id))
-    }
-
-    /// How many users there are.
-    pub async fn count_users(&self) -> Result<u64, StoreError> {
-        dispatch!(self, count_users())
-    }
-
-    // ---- sessions ----
-
-    /// Records a new session for `user_id`, last seen `now`, dead from `expires_at` on.
-    ///
-    /// `token_hash` is the SHA-256 of the token the client holds. A `user_id` with no user is a
-    /// [`StoreError::Database`] (foreign key), as is a token hash already in use.
-    pub async fn create_session(
-        &self,
-        token_hash: &[u8; 32],
-        user_id: i64,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, create_session(token_hash, user_id, now, expires_at))
-    }
-
-    /// Looks a session up for an authenticated request, in one round trip where the backend
-    /// allows (PostgreSQL: one statement; SQLite: one in-process transaction).
-    ///
-    /// If the session exists, `now < expires_at` and `last_seen_at >= idle_cutoff` (pass
-    /// `now - idle timeout`), sets `last_seen_at = now` (never moving it backwards, should
-    /// processes' clocks disagree) and returns it with its user. A session found dead is
-    /// deleted, and `None` returned, as for one that does not exist.
-    pub async fn touch_session(
-        &self,
-        token_hash: &[u8; 32],
-        now: Timestamp,
-        idle_cutoff: Timestamp,
-    ) -> Result<Option<(SessionInfo, User)>, StoreError> {
-        dispatch!(self, touch_session(token_hash, now, idle_cutoff))
-    }
-
-    /// Deletes one session (logout). `false` if there was none.
-    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
-        dispatch!(self, delete_session(token_hash))
-    }
-
-    /// Deletes every session of a user ("log out everywhere"); returns how many there were.
-    pub async fn delete_user_sessions(&self, user_id: i64) -> Result<u64, StoreError> {
-        dispatch!(self, delete_user_sessions(user_id))
-    }
-
-    /// Deletes every dead session (`expires_at <= now` or `last_seen_at < idle_cutoff`);
-    /// returns how many. For a periodic janitor: `touch_session` already refuses dead ones.
-    pub async fn delete_expired_sessions(
-        &self,
-        now: Timestamp,
-        idle_cutoff: Timestamp,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, delete_expired_sessions(now, idle_cutoff))
-    }
-
-    /// How many sessions are alive (`now < expires_at` and `last_seen_at >= idle_cutoff`).
-    pub async fn count_active_sessions(
-        &self,
-        now: Timestamp,
-        idle_cutoff: Timestamp,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, count_active_sessions(now, idle_cutoff))
-    }
-
-    // ---- login throttling ----
-
-    /// Records one failed login for `key` at `now` and returns how many failures `key` has in
-    /// the window after recording it.
-    ///
-    /// A failure at `at` is in the window while `at > now - window`; older ones for this key
-    /// are deleted first. Concurrent calls for one key may each miss the others' uncommitted
-    /// failure; [`Store::login_failures`] before the next attempt sees them all.
-    pub async fn record_login_failure(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window: Duration,
-    ) -> Result<u32, StoreError> {
-        dispatch!(
-            self,
-            record_login_failure(key, now, now.saturating_sub(window))
-        )
-    }
-
-    /// How many failures `key` has in the window ending at `now`, and when the latest was.
-    pub async fn login_failures(
-        &self,
-        key: &str,
-        now: Timestamp,
-        window: Duration,
-    ) -> Result<(u32, Option<Timestamp>), StoreError> {
-        dispatch!(self, login_failures(key, now.saturating_sub(window)))
-    }
-
-    /// Forgets every failure of `key` (after a successful login, say).
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), StoreError> {
-        dispatch!(self, clear_login_failures(key))
-    }
-
-    /// Deletes every failure of every key recorded before `before`; returns how many.
-    ///
-    /// `record_login_failure` only trims the key it records, so keys never seen again (an
-    /// address that tried once) stay until a janitor calls this with `now - window`.
-    pub async fn prune_login_failures(&self, before: Timestamp) -> Result<u64, StoreError> {
-        dispatch!(self, prune_login_failures(before))
+        on_engine!(self, |pool| pool.close().await)
     }
 }
 

@@ -1,17 +1,19 @@
-//! Schema migrations, one list per backend, applied by [`Store::open`](crate::Store::open).
+//! Schema migrations, one list per engine, applied by [`Store::open`](crate::Store::open).
 //!
-//! The SQL lives in `migrations/<backend>/NNNN_name.sql` and is compiled in with
+//! The SQL lives in `migrations/<engine>/NNNN_name.sql` and is compiled in with
 //! `include_str!`. A small runner here applies it rather than `sqlx::migrate!`, for two reasons:
 //!
 //! - `sqlx::migrate!` needs sqlx's `macros` feature, which adds a proc-macro crate and its whole
 //!   build-time tree; `include_str!` embeds the same files for free.
 //! - Several server processes may open one database at the same moment. This runner takes the
 //!   database's write lock *before* it reads which migrations ran (SQLite: `BEGIN IMMEDIATE`;
-//!   PostgreSQL: a transaction-scoped advisory lock per schema), and applies everything in that
-//!   same transaction. The second process waits, then finds nothing to do. sqlx's SQLite
-//!   migrator reads the applied list outside any lock, so two processes can both try to apply
-//!   the same migration.
+//!   PostgreSQL: a transaction-scoped advisory lock per schema, the engine's
+//!   [`Engine::lock_for_migrations`]), and applies everything in that same transaction. The
+//!   second process waits, then finds nothing to do. sqlx's SQLite migrator reads the applied
+//!   list outside any lock, so two processes can both try to apply the same migration.
 //!
+//! [`run`] is the one function in the crate generic over sqlx's `Database`, with the bounds
+//! that takes written out once; the queries use `on_engine!` instead (see the crate overview).
 //! (`RawSql` is run through `Executor::execute` rather than its own generic `async fn execute`,
 //! whose future is not `Send` for a borrowed connection, which would make `Store::open`'s future
 //! unusable with `tokio::spawn`.)
@@ -23,8 +25,9 @@
 
 use std::time::SystemTime;
 
-use sqlx::{Connection, Executor, PgConnection, Row, SqliteConnection};
+use sqlx::{ColumnIndex, Connection, Decode, Encode, Executor, IntoArguments, Row, Type};
 
+use crate::engine::Engine;
 use crate::error::{from_sqlx, StoreError};
 use crate::Timestamp;
 
@@ -50,7 +53,7 @@ pub(crate) const POSTGRES: &[Migration] = &[Migration {
     sql: include_str!("../migrations/postgres/0001_init.sql"),
 }];
 
-/// The bookkeeping table; the same SQL works on both backends.
+/// The bookkeeping table; the same SQL works on both engines.
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS switchboard_migrations (
     version    BIGINT NOT NULL PRIMARY KEY,
     name       TEXT   NOT NULL,
@@ -62,90 +65,53 @@ const SELECT_APPLIED: &str =
 const INSERT_APPLIED: &str =
     "INSERT INTO switchboard_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)";
 
-/// Applies the pending SQLite migrations on `conn`, holding the write lock throughout.
-pub(crate) async fn run_sqlite(conn: &mut SqliteConnection) -> Result<(), StoreError> {
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(from_sqlx)?;
-    (&mut *tx)
-        .execute(sqlx::raw_sql(CREATE_TABLE))
-        .await
-        .map_err(from_sqlx)?;
-    let applied = applied(sqlx::query(SELECT_APPLIED).fetch_all(&mut *tx).await)?;
-    for migration in pending(SQLITE, &applied)? {
+/// Applies `E`'s pending migrations on `conn` in one transaction that holds the engine's
+/// migration lock throughout (creating `schema` first, if given), then closes `conn`.
+pub(crate) async fn run<E>(mut conn: E::Connection, schema: Option<&str>) -> Result<(), StoreError>
+where
+    E: Engine,
+    for<'c> &'c mut E::Connection: Executor<'c, Database = E>,
+    for<'q> E::Arguments<'q>: IntoArguments<'q, E>,
+    for<'q> i64: Encode<'q, E> + Type<E>,
+    for<'q> &'q str: Encode<'q, E> + Type<E>,
+    for<'r> i64: Decode<'r, E>,
+    usize: ColumnIndex<E::Row>,
+{
+    let migrated = async {
+        let mut tx = conn.begin_with(E::BEGIN_WRITE).await.map_err(from_sqlx)?;
+        E::lock_for_migrations(&mut tx, schema).await?;
         (&mut *tx)
-            .execute(sqlx::raw_sql(migration.sql))
-            .await
-            .map_err(|e| failed(migration, e))?;
-        sqlx::query(INSERT_APPLIED)
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(checksum(migration.sql))
-            .bind(now_millis())
-            .execute(&mut *tx)
+            .execute(sqlx::raw_sql(CREATE_TABLE))
             .await
             .map_err(from_sqlx)?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied SQLite migration"
-        );
+        let applied = applied(sqlx::query(SELECT_APPLIED).fetch_all(&mut *tx).await)?;
+        for migration in pending(E::MIGRATIONS, &applied)? {
+            (&mut *tx)
+                .execute(sqlx::raw_sql(migration.sql))
+                .await
+                .map_err(|e| failed(migration, e))?;
+            sqlx::query(INSERT_APPLIED)
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(checksum(migration.sql))
+                .bind(now_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                engine = E::NAME,
+                "applied migration"
+            );
+        }
+        tx.commit().await.map_err(from_sqlx)
     }
-    tx.commit().await.map_err(from_sqlx)
-}
-
-/// Applies the pending PostgreSQL migrations on `conn`, creating `schema` first if given.
-///
-/// `schema` must already be a validated plain identifier: it is spliced into `CREATE SCHEMA`.
-pub(crate) async fn run_postgres(
-    conn: &mut PgConnection,
-    schema: Option<&str>,
-) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await.map_err(from_sqlx)?;
-    // Concurrent `CREATE ... IF NOT EXISTS` can still fail in PostgreSQL (both creators pass
-    // the check, one hits a catalog unique violation), so openers of one schema queue here.
-    let lock_key = checksum(&format!(
-        "switchboard-store migrations:{}",
-        schema.unwrap_or("")
-    ));
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(lock_key)
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-    if let Some(schema) = schema {
-        let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-        (&mut *tx)
-            .execute(sqlx::raw_sql(&create))
-            .await
-            .map_err(from_sqlx)?;
+    .await;
+    if let Err(e) = conn.close().await {
+        tracing::debug!(error = %e, engine = E::NAME, "closing the migration connection");
     }
-    (&mut *tx)
-        .execute(sqlx::raw_sql(CREATE_TABLE))
-        .await
-        .map_err(from_sqlx)?;
-    let applied = applied(sqlx::query(SELECT_APPLIED).fetch_all(&mut *tx).await)?;
-    for migration in pending(POSTGRES, &applied)? {
-        (&mut *tx)
-            .execute(sqlx::raw_sql(migration.sql))
-            .await
-            .map_err(|e| failed(migration, e))?;
-        sqlx::query(INSERT_APPLIED)
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(checksum(migration.sql))
-            .bind(now_millis())
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        tracing::info!(
-            version = migration.version,
-            name = migration.name,
-            "applied PostgreSQL migration"
-        );
-    }
-    tx.commit().await.map_err(from_sqlx)
+    migrated
 }
 
 /// The (version, checksum) pairs from `SELECT_APPLIED`. (Collected before the migrations run:
@@ -207,7 +173,7 @@ fn failed(migration: &Migration, error: sqlx::Error) -> StoreError {
 
 /// 64-bit FNV-1a of the SQL, ignoring carriage returns so a checkout with CRLF line endings
 /// does not look like an edited migration. Also derives the PostgreSQL advisory lock key.
-fn checksum(text: &str) -> i64 {
+pub(crate) fn checksum(text: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in text.bytes().filter(|&b| b != b'\r') {
         hash ^= u64::from(byte);

@@ -79,6 +79,9 @@ pub struct SessionInfo {
     pub expires_at: Timestamp,
 }
 
+/// The columns [`user_from_row`] reads, for `SELECT {USER_COLUMNS} FROM users ...`.
+pub(crate) const USER_COLUMNS: &str = "id, username, role, created_at";
+
 /// The lower-cased username that uniqueness and lookups use, so "Ann" and "ann" collide.
 pub(crate) fn username_key(username: &str) -> String {
     username.to_lowercase()

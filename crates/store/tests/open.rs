@@ -1,9 +1,10 @@
 //! Opening databases: URLs, migrations on reopen and under concurrency, sharing one SQLite
 //! file between stores, and the errors a misconfigured or unreachable database gives.
 
+use std::future::Future;
 use std::time::Duration;
 
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, Executor, SqliteConnection};
 use switchboard_store::{Backend, Role, Store, StoreError};
 use tokio::time::Instant;
 
@@ -127,19 +128,27 @@ async fn two_sqlite_stores_share_one_file() {
     assert_eq!(a.touch_session(&token(1), t(6), t(0)).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn an_edited_migration_stops_the_open() {
-    let dir = TempDir::new();
-    let url = dir.sqlite_url("app.db");
-    Store::open(&url).await.unwrap().close().await;
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("UPDATE switchboard_migrations SET checksum = 42")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+/// The migration record is checked on every open: a migration from a newer build is let be,
+/// one edited since it ran stops the open. `exec` runs SQL behind the store's back.
+async fn migration_records_are_checked<O, OF, X, XF>(open: O, exec: X)
+where
+    O: Fn() -> OF,
+    OF: Future<Output = Result<Store, StoreError>>,
+    X: Fn(&'static str) -> XF,
+    XF: Future<Output = ()>,
+{
+    open().await.unwrap().close().await;
+    exec(
+        "INSERT INTO switchboard_migrations (version, name, checksum, applied_at) \
+          VALUES (9999, 'newer', 0, 0)",
+    )
+    .await;
+    let store = open().await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    store.close().await;
 
-    match Store::open(&url).await {
+    exec("UPDATE switchboard_migrations SET checksum = 42 WHERE version = 1").await;
+    match open().await {
         Err(StoreError::Database(message)) => {
             assert!(
                 message.contains("migration 1 (init) was changed"),
@@ -148,6 +157,42 @@ async fn an_edited_migration_stops_the_open() {
         }
         other => panic!("expected a Database error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn sqlite_migration_records_are_checked() {
+    let dir = TempDir::new();
+    let url = dir.sqlite_url("app.db");
+    let exec = |sql: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut conn = SqliteConnection::connect(&url).await.unwrap();
+            conn.execute(sqlx::raw_sql(sql)).await.unwrap();
+            conn.close().await.unwrap();
+        }
+    };
+    migration_records_are_checked(|| Store::open(&url), exec).await;
+}
+
+#[tokio::test]
+async fn postgres_migration_records_are_checked() {
+    with_postgres(
+        "open::postgres_migration_records_are_checked",
+        |target| async move {
+            let exec = |sql: &'static str| {
+                let target = target.clone();
+                async move {
+                    let mut conn = target.raw().await;
+                    let sql = format!("SET search_path TO {}; {sql}", target.schema);
+                    conn.execute(sqlx::raw_sql(&sql)).await.unwrap();
+                    conn.close().await.unwrap();
+                }
+            };
+            let open = || Store::open_postgres_in_schema(&target.url, &target.schema);
+            migration_records_are_checked(open, exec).await;
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
