@@ -6,6 +6,9 @@
 
 # Cargo honours CARGO_TARGET_DIR when building; the binary is looked for there too.
 bin="${CARGO_TARGET_DIR:-$root/target}/release/switchboard"
+# The peer `baseline`: another build of switchboard (say, main's), run exactly as `switchboard`
+# is, so that a change is measured against what it changes in one interleaved run.
+baseline_bin=${BASELINE_BIN:-}
 venv=${VENV:-$out/app-venv}
 site_src="$root/crates/app/site/index.html"
 
@@ -97,11 +100,13 @@ start_server() {
   rm -rf "$dir"
   mkdir -p "$dir"
   case $name in
-    switchboard|before)
-      local b=$bin
-      # `before`: another build (BEFORE_BIN), to measure a change against its base.
-      [ "$name" = before ] && b=${BEFORE_BIN:?set BEFORE_BIN to the other build}
-      taskset -c "$server_core" "$b" -q serve --listen "127.0.0.1:$p" \
+    switchboard | baseline)
+      local exe=$bin
+      if [ "$name" = baseline ]; then
+        [ -x "$baseline_bin" ] || { echo "the baseline peer needs BASELINE_BIN, a switchboard binary" >&2; exit 2; }
+        exe=$baseline_bin
+      fi
+      taskset -c "$server_core" "$exe" -q serve --listen "127.0.0.1:$p" \
         --database "sqlite://$dir/app.db" --name bench >"$dir/stderr.log" 2>&1 &
       ;;
     nginx)

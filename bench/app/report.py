@@ -7,14 +7,16 @@ references, next to the targets.
 RESULTS.tsv has the columns round, route, server, rps, p99_ms, requests, non2xx, sock_errors,
 server_cpu, wrk_cpu. A run with non-2xx answers or socket errors is left out of the medians and
 of the ratios, and the table says so. --subject computes the ratios for another peer instead
-of switchboard (to try the report while switchboard has no application server)."""
+of switchboard (to try the report while switchboard has no application server). With a peer
+`baseline` in the run (BASELINE_BIN: another build of switchboard), a last column gives the
+subject's ratio to it, with the spread of the per-round ratios and no target."""
 import argparse
 import csv
 import statistics
 from collections import defaultdict
 
 ROUTES = ["/add", "/api/process", "/index.html", "/api/profile"]
-PEERS = ["switchboard", "nginx", "flask"]
+PEERS = ["switchboard", "baseline", "nginx", "flask"]
 # route -> [(reference peer, reference route, target ratio of requests/sec)]
 TARGETS = {
     "/add": [("nginx", "/add", 1.0), ("flask", "/add", 20.0)],
@@ -77,13 +79,16 @@ def ratio_cell(runs, rounds, subject, route, ref, ref_route, target):
         if r in mine and r in theirs and mine[r]["clean"] and theirs[r]["clean"] and theirs[r]["rps"]
     ]
     of = "" if ref_route == route else f" {ref} {ref_route}"
+    aim = f", target >= {target:g}x" if target is not None else ""
     if not ratios:
-        return f"n/a (no clean round), target >= {target:g}x{of}"
+        return f"n/a (no clean round){aim}{of}"
     value = statistics.median(ratios)
-    verdict = "pass" if value >= target else "FAIL"
     both = min(len(mine), len(theirs))
     rounds_note = f" ({len(ratios)} of {both} rounds)" if len(ratios) < both else ""
-    return f"{value:.2f}x{of}, target >= {target:g}x: {verdict}{rounds_note}"
+    if target is None:
+        return f"{value:.2f}x (per round {min(ratios):.2f}-{max(ratios):.2f}){rounds_note}"
+    verdict = "pass" if value >= target else "FAIL"
+    return f"{value:.2f}x{of}{aim}: {verdict}{rounds_note}"
 
 
 def main():
@@ -95,7 +100,10 @@ def main():
     subject = args.subject
     peers = [s for s in PEERS if s in servers or s == subject] + [s for s in servers if s not in PEERS]
 
+    # Another build of switchboard in the same run (BASELINE_BIN): the change's own ratio.
+    against_baseline = "baseline" in servers and subject != "baseline"
     header = ["route"] + [f"{s} req/s / p99" for s in peers] + [f"{subject} vs nginx", f"{subject} vs flask"]
+    header += [f"{subject} vs baseline"] if against_baseline else []
     print(f"| {' | '.join(header)} |")
     print(f"|{'---|' * len(header)}")
     for route in routes:
@@ -104,6 +112,8 @@ def main():
             cells.append(figures([runs[(route, s)][r] for r in rounds if r in runs.get((route, s), {})]))
         for ref, ref_route, target in TARGETS.get(route, []):
             cells.append(ratio_cell(runs, rounds, subject, route, ref, ref_route, target))
+        if against_baseline:
+            cells.append(ratio_cell(runs, rounds, subject, route, "baseline", route, None))
         print(f"| {' | '.join(cells)} |")
 
     print()

@@ -267,12 +267,12 @@ start_peer() {
   rm -rf "$dir"
   mkdir -p "$dir"
   case $name in
-    switchboard|switchboard-rr|before)
+    switchboard|switchboard-rr|baseline)
       strategy=least-connections
       [ "$name" = switchboard-rr ] && strategy=round-robin
       local b=$bin
-      # `before`: another build (BEFORE_BIN), to measure a change against its base.
-      [ "$name" = before ] && b=${BEFORE_BIN:?set BEFORE_BIN to the other build}
+      # `baseline`: another build (BASELINE_BIN), to measure a change against its base.
+      [ "$name" = baseline ] && b=${BASELINE_BIN:?set BASELINE_BIN to the other build}
       take_port
       admin=$P
       args=(balance --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" --mode "$mode"

@@ -3,19 +3,23 @@
 //! # Layout
 //!
 //! - [`App`] is the shared state every handler gets: the [`Store`], the [`AppConfig`], the
-//!   password hasher, the [`Clock`], the metrics, the site's files. [`App::router`] builds the
-//!   axum router (`routes/mod.rs`).
-//! - `routes/`: one file per area. `calc.rs` (the stateless `/add` and `/process`),
-//!   `users.rs` (registration, the admin's users table), `auth.rs` (sign in and out, the
-//!   profile, password change), `site.rs` (pages, with ETag/Last-Modified and no path
-//!   traversal), `health.rs` (`/healthz`, `/readyz`, `/metrics`).
+//!   password hasher, the [`Clock`], the metrics, the site's files.
+//! - `routes/`: the route table (`mod.rs`: every path once, with its handlers, whether its
+//!   answers are private, its OpenAPI description and its fast path, if any; the router, the
+//!   metrics labels and the private-answer rule are read from it), then one file per area:
+//!   `calc.rs` (the stateless `/add` and `/process`), `users.rs` (registration, the admin's
+//!   users table), `auth.rs` (sign in and out, the profile, password change), `site.rs`
+//!   (pages, with ETag/Last-Modified and no path traversal), `health.rs` (`/healthz`,
+//!   `/readyz`, `/metrics`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
 //!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
 //!   rejections speak it too.
-//! - `observe.rs`: the layer every response passes: `X-Served-By`, security headers, metrics.
-//! - [`AppService`] (`service.rs`): what a server runs; the router, with the reads that need
-//!   no I/O (`GET /add`, the embedded home page, a cached session's profile) answered directly.
+//! - `observe.rs`: the layer every request passes: CSRF, the request timeout, `X-Served-By`,
+//!   security headers, metrics.
+//! - [`AppService`] (`service.rs`): what a server runs; the router, with the fast paths the
+//!   table names (`GET /add`, the embedded home page, a cached session's profile, `POST
+//!   /process`) answered without it.
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
@@ -44,7 +48,6 @@ mod service;
 use std::sync::{Arc, OnceLock};
 
 use axum::http::HeaderValue;
-use axum::Router;
 pub use clock::Clock;
 pub use config::{AppConfig, SessionPolicy, Site, ThrottlePolicy};
 pub use error::ApiError;
@@ -121,12 +124,7 @@ impl App {
         let _ = self.inner.open_connections.set(Box::new(gauge));
     }
 
-    /// The router serving the application.
-    pub fn router(&self) -> Router {
-        routes::router(self.clone())
-    }
-
-    /// The service a server runs: the router, with the hottest reads answered directly.
+    /// The service a server runs: the router, with the route table's fast paths around it.
     pub fn service(&self) -> AppService {
         AppService::new(self.clone())
     }

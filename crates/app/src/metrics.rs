@@ -1,9 +1,10 @@
 //! Request metrics in the Prometheus text format.
 //!
 //! Hand-written rather than built on a metrics crate because the hot path must stay cheap: the
-//! routes are a fixed list known at build time, so a request is counted by array index into
-//! atomics, with no hashing, locking or allocation. Status codes are few; they sit in a small
-//! locked map updated once per request (uncontended, tens of nanoseconds).
+//! routes are the route table's (`routes/mod.rs`), a fixed list known at build time, so a
+//! request is counted by its [`RouteId`]'s index into atomics, with no hashing, locking or
+//! allocation. Status codes are few; they sit in a small locked map updated once per request
+//! (uncontended, tens of nanoseconds).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,39 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Every route the application answers, as metrics label them. A path that matches none is
-/// "other", so a scan of random URLs cannot grow the label set.
-pub const ROUTES: &[&str] = &[
-    "/",
-    "/index.html",
-    "/add",
-    "/process",
-    "/api/process",
-    "/api/users",
-    "/login",
-    "/logout",
-    "/profile",
-    "/api/profile",
-    "/api/profile/password",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/api/openapi.json",
-    "other",
-];
+use crate::routes::RouteId;
 
 /// Latency bucket bounds, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
-
-/// The route index for `path`.
-pub fn route_index(path: &str) -> usize {
-    ROUTES[..ROUTES.len() - 1]
-        .iter()
-        .position(|r| *r == path)
-        .unwrap_or(ROUTES.len() - 1)
-}
 
 struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
@@ -63,8 +37,9 @@ impl Histogram {
 
 /// The application's request metrics.
 pub struct Metrics {
-    /// (route, method, status) -> count.
-    requests: Mutex<BTreeMap<(usize, &'static str, u16), u64>>,
+    /// (route, method, status) -> count, in the table's order.
+    requests: Mutex<BTreeMap<(RouteId, &'static str, u16), u64>>,
+    /// By [`RouteId::index`].
     latency: Vec<Histogram>,
 }
 
@@ -78,7 +53,7 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             requests: Mutex::new(BTreeMap::new()),
-            latency: ROUTES.iter().map(|_| Histogram::new()).collect(),
+            latency: RouteId::all().map(|_| Histogram::new()).collect(),
         }
     }
 }
@@ -99,14 +74,14 @@ fn method_label(method: &axum::http::Method) -> &'static str {
 
 impl Metrics {
     /// Counts one answered request.
-    pub fn record(&self, route: usize, method: &axum::http::Method, status: u16, took: Duration) {
+    pub fn record(&self, route: RouteId, method: &axum::http::Method, status: u16, took: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             *requests
                 .entry((route, method_label(method), status))
                 .or_insert(0) += 1;
         }
-        let h = &self.latency[route];
+        let h = &self.latency[route.index()];
         let secs = took.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
             h.buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -130,12 +105,12 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "switchboard_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                ROUTES[*route]
+                route.label()
             );
         }
         out.push_str("# HELP switchboard_http_request_duration_seconds Time to answer a request, by route.\n");
         out.push_str("# TYPE switchboard_http_request_duration_seconds histogram\n");
-        for (route, h) in ROUTES.iter().zip(&self.latency) {
+        for (route, h) in RouteId::all().map(RouteId::label).zip(&self.latency) {
             let count = h.count.load(Ordering::Relaxed);
             if count == 0 {
                 continue;
@@ -185,19 +160,19 @@ mod tests {
     fn renders_counters_and_histograms() {
         let m = Metrics::default();
         m.record(
-            route_index("/add"),
+            RouteId::of("/add"),
             &Method::GET,
             200,
             Duration::from_micros(300),
         );
         m.record(
-            route_index("/add"),
+            RouteId::of("/add"),
             &Method::GET,
             400,
             Duration::from_millis(3),
         );
         m.record(
-            route_index("/nope"),
+            RouteId::of("/nope"),
             &Method::GET,
             404,
             Duration::from_millis(1),

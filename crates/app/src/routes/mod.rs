@@ -1,4 +1,15 @@
-//! The router: every route and the layers around them.
+//! The route table: every path the application answers, written once, with what answers it and
+//! the rules that follow from it. Everything else reads the table:
+//!
+//! - [`router`] builds the axum router from it;
+//! - [`RouteId`] is a request's entry in it, what metrics label the request with (the path,
+//!   or [`FALLBACK_LABEL`] for a path it does not name, so a scan of random URLs cannot grow
+//!   the label set) and what `observe.rs` reads the private-answer rule from;
+//! - `openapi.rs` lists the routes that carry an OpenAPI description;
+//! - `service.rs` takes an entry's [`Fast`] path, where it has one.
+//!
+//! A path the site serves but the table does not name (`/style.css`, a `--site` directory's
+//! files) goes to the site's handler, the router's fallback.
 
 pub mod auth;
 pub mod calc;
@@ -6,44 +17,232 @@ pub mod health;
 pub mod site;
 pub mod users;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 
 use crate::error::ApiError;
 use crate::{observe, openapi, App};
 
-/// Builds the application's router.
+/// The home page.
+pub const HOME: &str = "/";
+/// Signing in.
+pub const LOGIN: &str = "/login";
+/// Signing out.
+pub const LOGOUT: &str = "/logout";
+/// The signed-in user's page.
+pub const PROFILE_PAGE: &str = "/profile";
+/// The metrics label of every request whose path the table does not name.
+pub const FALLBACK_LABEL: &str = "other";
+
+/// One entry of the table.
+pub struct Route {
+    /// The path, matched exactly; also the route's metrics label.
+    pub path: &'static str,
+    /// What the router runs for it, by method.
+    pub methods: fn() -> MethodRouter<App>,
+    /// Its answers carry tokens or a user's data: they say `Cache-Control: no-store`, so no
+    /// cache keeps them.
+    pub private: bool,
+    /// A page: compressed (gzip or brotli) when the client accepts it, as the site's files are.
+    pub page: bool,
+    /// Its path item in the OpenAPI document (`openapi.rs`), for the routes it describes.
+    pub openapi: Option<fn() -> Value>,
+    /// An answer without the router, for the routes where the benchmark shows it pays.
+    pub fast: Option<Fast>,
+}
+
+impl Route {
+    /// `path`, answered by `methods`: public, not a page, undocumented, no fast path.
+    const fn new(path: &'static str, methods: fn() -> MethodRouter<App>) -> Route {
+        Route {
+            path,
+            methods,
+            private: false,
+            page: false,
+            openapi: None,
+            fast: None,
+        }
+    }
+
+    const fn private(self) -> Route {
+        Route {
+            private: true,
+            ..self
+        }
+    }
+
+    const fn page(self) -> Route {
+        Route { page: true, ..self }
+    }
+
+    const fn openapi(self, item: fn() -> Value) -> Route {
+        Route {
+            openapi: Some(item),
+            ..self
+        }
+    }
+
+    const fn fast(self, fast: Fast) -> Route {
+        Route {
+            fast: Some(fast),
+            ..self
+        }
+    }
+}
+
+/// The future of a [`Fast::Post`] answer.
+pub type DirectFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
+
+/// A route's way around the router: the same answer as its handler gives, without axum's
+/// dynamic dispatch and middleware boxing, which cost more than the cheapest answers
+/// themselves. `service.rs` takes it; stamping and counting are `observe.rs`'s either way.
+#[derive(Clone, Copy)]
+pub enum Fast {
+    /// A `GET` answered from the request's head, with nothing to wait for; `None` leaves the
+    /// request to the router.
+    Get(fn(&App, &Uri, &HeaderMap) -> Option<Response>),
+    /// A `POST` answered after reading its body, under the router's CSRF check and request
+    /// timeout ([`observe::guarded`]).
+    Post(fn(App, RouteId, Request) -> DirectFuture),
+}
+
+/// Every route the application answers.
+pub const ROUTES: &[Route] = &[
+    Route::new(HOME, || get(site::serve))
+        .page()
+        .fast(Fast::Get(embedded_home)),
+    Route::new("/index.html", || get(site::serve))
+        .page()
+        .fast(Fast::Get(embedded_home)),
+    Route::new("/add", || get(calc::add))
+        .openapi(openapi::add)
+        .fast(Fast::Get(|_, uri, _| Some(calc::answer_add(uri.query())))),
+    Route::new("/process", || post(calc::process))
+        .openapi(openapi::process)
+        .fast(Fast::Post(process)),
+    Route::new("/api/process", || post(calc::process))
+        .openapi(openapi::process)
+        .fast(Fast::Post(process)),
+    Route::new("/api/users", || post(users::register).get(users::list))
+        .private()
+        .openapi(openapi::users),
+    Route::new(LOGIN, || post(auth::login))
+        .private()
+        .openapi(openapi::login),
+    Route::new(LOGOUT, || post(auth::logout))
+        .private()
+        .openapi(openapi::logout),
+    Route::new(PROFILE_PAGE, || get(auth::profile_page)).private(),
+    Route::new("/api/profile", || get(auth::profile_api))
+        .private()
+        .openapi(openapi::profile)
+        .fast(Fast::Get(|app, _, headers| {
+            auth::cached_profile(app, headers)
+        })),
+    Route::new("/api/profile/password", || post(auth::change_password))
+        .private()
+        .openapi(openapi::password),
+    Route::new("/healthz", || get(health::healthz)).openapi(openapi::healthz),
+    Route::new("/readyz", || get(health::readyz)).openapi(openapi::readyz),
+    Route::new("/metrics", || get(health::metrics)).openapi(openapi::metrics),
+    Route::new("/api/openapi.json", || {
+        // Made once per router, shared by every answer.
+        let document = axum::Json(openapi::document());
+        get(move || async move { document.clone() })
+    })
+    .openapi(openapi::openapi),
+];
+
+/// The embedded home page, when the client asks for no compression (else the router's
+/// compression layer has a say).
+fn embedded_home(app: &App, _: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if headers.contains_key(header::ACCEPT_ENCODING) {
+        return None;
+    }
+    site::embedded_index(app.site(), headers)
+}
+
+/// `POST /process` and `/api/process`: the handler's answer, without the router.
+fn process(app: App, route: RouteId, req: Request) -> DirectFuture {
+    let limit = app.config().body_limit;
+    Box::pin(observe::guarded(app, route, req, move |req| {
+        calc::answer_process(req, limit)
+    }))
+}
+
+/// A request's entry in [`ROUTES`], or the fallback: what metrics count it under and what the
+/// rules for its answer are read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteId(usize);
+
+impl RouteId {
+    /// How many there are: one per table entry, and the fallback.
+    pub const COUNT: usize = ROUTES.len() + 1;
+    /// Every path the table does not name.
+    pub const FALLBACK: RouteId = RouteId(ROUTES.len());
+
+    /// The entry for `path`.
+    pub fn of(path: &str) -> RouteId {
+        ROUTES
+            .iter()
+            .position(|route| route.path == path)
+            .map_or(Self::FALLBACK, RouteId)
+    }
+
+    /// Every entry, the fallback last, in the table's order.
+    pub fn all() -> impl Iterator<Item = RouteId> {
+        (0..Self::COUNT).map(RouteId)
+    }
+
+    /// Its place among [`RouteId::all`], below [`RouteId::COUNT`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+
+    /// The table's entry; `None` for the fallback.
+    pub fn route(self) -> Option<&'static Route> {
+        ROUTES.get(self.0)
+    }
+
+    /// The metrics label: the path, or [`FALLBACK_LABEL`].
+    pub fn label(self) -> &'static str {
+        self.route().map_or(FALLBACK_LABEL, |route| route.path)
+    }
+
+    /// Whether its answers are private (`Cache-Control: no-store`).
+    pub fn is_private(self) -> bool {
+        self.route().is_some_and(|route| route.private)
+    }
+
+    /// Its way around the router, if it has one.
+    pub fn fast(self) -> Option<Fast> {
+        self.route().and_then(|route| route.fast)
+    }
+}
+
+/// Builds the application's router from [`ROUTES`].
 pub fn router(app: App) -> Router {
-    let openapi = axum::Json(openapi::document());
-    // The pages, compressed when the client accepts it (gzip or brotli).
-    let site = Router::new()
-        .route("/", get(site::serve))
-        .route("/index.html", get(site::serve))
-        .fallback(site::serve)
-        .layer(CompressionLayer::new().gzip(true).br(true));
-    Router::new()
-        .route("/add", get(calc::add))
-        .route("/process", post(calc::process))
-        .route("/api/process", post(calc::process))
-        .route("/api/users", post(users::register).get(users::list))
-        .route("/login", post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/profile", get(auth::profile_page))
-        .route("/api/profile", get(auth::profile_api))
-        .route("/api/profile/password", post(auth::change_password))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route(
-            "/api/openapi.json",
-            get(move || async move { openapi.clone() }),
-        )
-        .merge(site)
+    let mut api = Router::new();
+    // The pages, compressed when the client accepts it (gzip or brotli); the site's files
+    // are the fallback.
+    let mut pages = Router::new().fallback(site::serve);
+    for route in ROUTES {
+        if route.page {
+            pages = pages.route(route.path, (route.methods)());
+        } else {
+            api = api.route(route.path, (route.methods)());
+        }
+    }
+    api.merge(pages.layer(CompressionLayer::new().gzip(true).br(true)))
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
         })
@@ -51,3 +250,6 @@ pub fn router(app: App) -> Router {
         .layer(from_fn_with_state(app.clone(), observe::observe))
         .with_state(app)
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::JsonOrForm;
 use crate::routes::auth::start_session;
+use crate::routes::PROFILE_PAGE;
 use crate::{pages, App};
 
 /// A user as the API shows it: never the password hash.
@@ -112,7 +113,7 @@ pub async fn register(
         (Ok(user), false) => (StatusCode::CREATED, axum::Json(user_json(&user))).into_response(),
         (Ok(user), true) => match start_session(&app, &user).await {
             Ok(cookie) => {
-                ([(header::SET_COOKIE, cookie)], Redirect::to("/profile")).into_response()
+                ([(header::SET_COOKIE, cookie)], Redirect::to(PROFILE_PAGE)).into_response()
             }
             Err(e) => pages::error(&app, &e),
         },
