@@ -8,7 +8,8 @@
 //! - `routes/`: one file per area. `calc.rs` (the stateless `/add` and `/process`),
 //!   `users.rs` (registration, the admin's users table), `auth.rs` (sign in and out, the
 //!   profile, password change), `site.rs` (pages, with ETag/Last-Modified and no path
-//!   traversal), `health.rs` (`/healthz`, `/readyz`, `/metrics`).
+//!   traversal), `health.rs` (`/healthz`, `/readyz`, `/metrics`), `jobs.rs` (the scheduled
+//!   jobs' runs, `/api/admin/jobs`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
 //!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
@@ -171,6 +172,46 @@ impl App {
                 }
                 (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cleanup failed"),
                 _ => {}
+            }
+        }
+    }
+
+    /// Writes what the metrics counted since the last flush into the database's hourly
+    /// request statistics (for the daily report). On failure the counts are kept for the next
+    /// flush.
+    pub async fn flush_request_stats(&self) -> Result<(), switchboard_store::StoreError> {
+        let deltas = self.metrics().deltas();
+        if deltas.counts.is_empty() && deltas.latency.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock().now().as_millis();
+        let hour = Timestamp::from_millis(now - now.rem_euclid(3_600_000));
+        match self
+            .store()
+            .add_request_stats(hour, &deltas.counts, &deltas.latency)
+            .await
+        {
+            Ok(()) => {
+                self.metrics().flushed(deltas);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics().unflushed(deltas);
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes the request statistics every `every`, forever: spawn it, abort it at shutdown,
+    /// and flush once more.
+    pub async fn run_stats_flusher(self, every: std::time::Duration) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            if let Err(e) = self.flush_request_stats().await {
+                tracing::warn!(error = %e, "cannot write the request statistics; kept for later");
             }
         }
     }

@@ -25,6 +25,7 @@ const PRIVATE_ROUTES: &[&str] = &[
     "/api/profile",
     "/api/profile/password",
     "/api/users",
+    "/api/admin/jobs",
 ];
 /// A name made once: a `&str` name is checked and, for a header not yet present, copied on
 /// every insert.

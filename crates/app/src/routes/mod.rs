@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod calc;
 pub mod health;
+pub mod jobs;
 pub mod site;
 pub mod users;
 
@@ -39,6 +40,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/api/admin/jobs", get(jobs::list))
         .route(
             "/api/openapi.json",
             get(move || async move { openapi.clone() }),
