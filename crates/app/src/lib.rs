@@ -152,30 +152,6 @@ impl App {
         self.inner.passwords.hash(password).await
     }
 
-    /// Deletes expired sessions and forgotten login failures every `every`, forever: spawn it
-    /// and drop it at shutdown.
-    pub async fn run_janitor(self, every: std::time::Duration) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let now = self.clock().now();
-            let sessions = self.config().sessions;
-            let idle_cutoff = now.saturating_sub(sessions.idle);
-            let forgotten = now.saturating_sub(self.config().throttle.window);
-            match (
-                self.store().delete_expired_sessions(now, idle_cutoff).await,
-                self.store().prune_login_failures(forgotten).await,
-            ) {
-                (Ok(s), Ok(f)) if s + f > 0 => {
-                    tracing::debug!(sessions = s, login_failures = f, "expired records deleted")
-                }
-                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cleanup failed"),
-                _ => {}
-            }
-        }
-    }
-
     /// Writes what the metrics counted since the last flush into the database's hourly
     /// request statistics (for the daily report). On failure the counts are kept for the next
     /// flush.
