@@ -6,4 +6,5 @@
 mod util;
 
 mod backup;
+mod cleanup;
 mod retention;
