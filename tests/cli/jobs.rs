@@ -450,3 +450,64 @@ async fn the_report_counts_the_requests_made() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn scheduled_backups_from_the_config_file_keep_what_the_rules_say() {
+    let dir = temp_dir("scheduled");
+    let backups = dir.join("backups");
+    let config = dir.join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata = \"{}\"\nbackup-dir = \"{}\"\n\n[jobs.backup]\n\
+             schedule = \"* * * * * *\"\nkeep_last = 2\n",
+            dir.join("data").display(),
+            backups.display()
+        ),
+    )
+    .unwrap();
+    let server = cli()
+        .spawn_server(
+            &["serve", "--config", config.to_str().unwrap()],
+            "application server listening",
+        )
+        .await;
+    let count = || {
+        std::fs::read_dir(&backups).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".sqlite.backup"))
+            })
+            .count()
+        })
+    };
+    // A backup a second, the rules keeping two: after four seconds, two.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.signal("TERM").await;
+    let (status, log) = server.wait(Duration::from_secs(15)).await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("old backup deleted"), "{log}");
+    assert_eq!(count(), 2, "{log}");
+
+    // A schedule that is not one: a usage error, in one line.
+    std::fs::write(&config, "[jobs.backup]\nschedule = \"at three\"\n").unwrap();
+    let out = cli()
+        .run(
+            &[
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--backup-dir",
+                "x",
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("'at three' is not a cron schedule"),
+        "{}",
+        out.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
