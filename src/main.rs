@@ -9,11 +9,13 @@
 
 mod addr;
 mod args;
+mod backup;
 mod balance;
 mod bench;
 mod client;
 mod echo;
 mod failure;
+mod jobs;
 mod limits;
 mod logging;
 mod parse;
@@ -27,7 +29,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use switchboard_client::Method;
 
-use crate::args::{Args, BenchCommand, Command, EchoCommand, UsersCommand};
+use crate::args::{
+    Args, BackupCommand, BenchCommand, Command, EchoCommand, ReportCommand, UsersCommand,
+};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -62,6 +66,23 @@ fn main() -> ExitCode {
                 users::create(create)
             }
         },
+        Command::Backup(backup) => {
+            logging::init(verbose, quiet);
+            match backup.command {
+                BackupCommand::Now(now) => backup::now(now),
+                BackupCommand::List(list) => backup::list(list),
+            }
+        }
+        Command::Restore(restore) => {
+            logging::init(verbose, quiet);
+            backup::restore(restore)
+        }
+        Command::Report(report) => {
+            logging::init(verbose, quiet);
+            match report.command {
+                ReportCommand::Now(now) => backup::report_now(now),
+            }
+        }
         Command::Up(up) => {
             logging::init(verbose, quiet);
             up::up(up)

@@ -10,19 +10,30 @@ use switchboard_app::{App, AppConfig, Clock, SessionPolicy, Site, Store};
 use switchboard_http::{tls_config, HttpServer, Limits, Tls};
 use switchboard_net::Shutdown;
 
+use switchboard_jobs::{Clock as JobClock, Job, SchedulerConfig};
+
 use crate::addr::listen_addr;
 use crate::args::AppServeArgs;
 use crate::failure::Failure;
+use crate::jobs::FileDirs;
 use crate::limits::{self, FileLimits, Size};
 use crate::runtime;
 
-/// The TOML file: the same settings as the flags, named as the flags without dashes.
+/// How often a server writes its request statistics to the database (and once more when it
+/// stops), for the daily report.
+const STATS_FLUSH: Duration = Duration::from_secs(10);
+
+/// The TOML file: the same settings as the flags, named as the flags without dashes, and the
+/// jobs' `[jobs.*]` tables.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
+pub(crate) struct FileConfig {
     listen: Option<String>,
-    database: Option<String>,
-    data: Option<PathBuf>,
+    pub(crate) database: Option<String>,
+    pub(crate) data: Option<PathBuf>,
+    pub(crate) backup_dir: Option<PathBuf>,
+    pub(crate) report_dir: Option<PathBuf>,
+    pub(crate) jobs: Option<crate::jobs::JobsFile>,
     site: Option<PathBuf>,
     name: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -42,7 +53,8 @@ struct FileConfig {
 }
 
 impl FileConfig {
-    fn load(path: &Path) -> Result<FileConfig, Failure> {
+    /// Reads and parses `path`; the error names the file and what is wrong.
+    pub(crate) fn load(path: &Path) -> Result<FileConfig, Failure> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::usage(format!("cannot read config file {}: {e}", path.display()))
         })?;
@@ -62,6 +74,7 @@ struct Settings {
     tls: Tls,
     limits: Limits,
     app: AppConfig,
+    jobs: Vec<Job>,
 }
 
 fn file_duration(key: &str, value: Option<String>) -> Result<Option<Duration>, Failure> {
@@ -150,17 +163,24 @@ impl Settings {
             _ => return Err(Failure::usage("--tls-cert and --tls-key go together")),
         };
 
+        let database = database_url(args.database.or(file.database), args.data.or(file.data));
+        let dirs = FileDirs {
+            backup_dir: file.backup_dir,
+            report_dir: file.report_dir,
+        };
+        let jobs = crate::jobs::jobs(args.jobs, file.jobs, dirs, &database, &app)?;
         Ok(Settings {
             listen: args
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
-            database: database_url(args.database.or(file.database), args.data.or(file.data)),
+            database,
             name: args.name.or(file.name),
             stop_with_stdin: args.stop_with_stdin,
             tls,
             limits,
             app,
+            jobs,
         })
     }
 }
@@ -199,9 +219,28 @@ async fn run(settings: Settings) -> Result<(), Failure> {
     let app = App::new(store.clone(), config, Clock::system()).map_err(Failure::usage)?;
     let gauge = server.connections();
     app.set_connection_gauge(move || gauge.open());
-    let janitor = tokio::spawn(app.clone().run_janitor(Duration::from_secs(600)));
+    let flusher = tokio::spawn(app.clone().run_stats_flusher(STATS_FLUSH));
     let shutdown = Shutdown::new();
     shutdown.on_signals();
+    let backs_up = settings
+        .jobs
+        .iter()
+        .any(|j| matches!(j.task, switchboard_jobs::Task::Backup(_)));
+    if backs_up {
+        if let Err(e) = switchboard_jobs::check_backup_tools(store.backend()) {
+            tracing::warn!("scheduled backups will fail: {e}");
+        }
+    }
+    let clock = app.clock().clone();
+    let scheduler = SchedulerConfig {
+        clock: JobClock::from_fn(move || clock.now()),
+        ..SchedulerConfig::new(app.config().name.clone(), settings.jobs)
+    };
+    let scheduler = tokio::spawn(switchboard_jobs::scheduler::run(
+        store.clone(),
+        scheduler,
+        shutdown.clone(),
+    ));
     if settings.stop_with_stdin {
         // A thread of its own, not tokio's stdin: a read on the blocking pool cannot be
         // cancelled, and the runtime would wait for it at exit.
@@ -223,7 +262,11 @@ async fn run(settings: Settings) -> Result<(), Failure> {
         "application server listening"
     );
     let served = server.serve(app.service(), shutdown).await;
-    janitor.abort();
+    flusher.abort();
+    if let Err(e) = app.flush_request_stats().await {
+        tracing::warn!(error = %e, "the last request statistics could not be written");
+    }
+    let _ = scheduler.await;
     store.close().await;
     served.map_err(|e| Failure::runtime(format!("application server failed: {e}")))?;
     tracing::info!("application server stopped");

@@ -78,6 +78,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     .map_err(Failure::runtime)?;
     let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
     let echo = EchoServer::bind(echo_addr, EchoConfig::default()).map_err(Failure::runtime)?;
+    let jobs = crate::jobs::to_flags(&args.jobs);
     let exe = std::env::current_exe()
         .map_err(|e| Failure::runtime(format!("cannot find this program's path: {e}")))?;
 
@@ -85,7 +86,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     let mut children = Vec::new();
     for i in 1..=args.servers {
         let name = format!("server-{i}");
-        match start_server(&exe, &name, "127.0.0.1:0", &database).await {
+        match start_server(&exe, &name, "127.0.0.1:0", &database, &jobs).await {
             Ok((child, addr)) => children.push((name, child, addr)),
             Err(e) => {
                 for (_, server, _) in children.iter_mut() {
@@ -134,7 +135,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
                 name,
                 child,
                 addr,
-                database.clone(),
+                (database.clone(), jobs.clone()),
                 backend,
                 stop_servers.clone(),
             ))
@@ -216,11 +217,14 @@ struct ServerProcess {
 }
 
 /// Starts `switchboard serve` as a child and waits for the address it reports.
+/// `jobs` are the scheduled jobs' flags, handed to every server: of the servers on one
+/// database, one at a time runs them.
 async fn start_server(
     exe: &Path,
     name: &str,
     listen: &str,
     database: &str,
+    jobs: &[String],
 ) -> Result<(ServerProcess, SocketAddr), String> {
     let mut child = Command::new(exe)
         .args([
@@ -237,6 +241,7 @@ async fn start_server(
             "127.0.0.1",
             "--stop-with-stdin",
         ])
+        .args(jobs)
         .env_remove("SWITCHBOARD_CONFIG")
         // A pipe nobody writes to: it closes when this process ends, however it ends (even
         // SIGKILL), and the server then stops by itself.
@@ -292,7 +297,7 @@ async fn supervise(
     name: String,
     mut server: ServerProcess,
     addr: SocketAddr,
-    database: String,
+    (database, jobs): (String, Vec<String>),
     backend: Arc<Backend>,
     shutdown: Shutdown,
 ) {
@@ -314,7 +319,7 @@ async fn supervise(
                 _ = shutdown.wait() => return,
                 _ = tokio::time::sleep(back_off) => {}
             }
-            match start_server(&exe, &name, &addr.to_string(), &database).await {
+            match start_server(&exe, &name, &addr.to_string(), &database, &jobs).await {
                 Ok((restarted, _)) => {
                     server = restarted;
                     back_off = Duration::from_millis(200);

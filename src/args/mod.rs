@@ -12,6 +12,7 @@ use crate::parse;
 mod bench;
 mod client;
 mod echo;
+mod jobs;
 mod limits;
 
 use bench::BENCH_EXAMPLES;
@@ -19,6 +20,10 @@ pub use bench::{BenchArgs, BenchCommand, BenchEchoArgs, LoadArgs};
 use client::CLIENT_EXAMPLES;
 pub use client::{ClientArgs, PrettyArg, RequestArgs};
 pub use echo::{EchoArgs, EchoCommand, ModelArg, SendArgs, ServeArgs};
+pub use jobs::{
+    BackupArgs, BackupCommand, BackupListArgs, BackupNowArgs, JobArgs, ReportArgs, ReportCommand,
+    ReportNowArgs, RestoreArgs, RetentionArgs,
+};
 pub use limits::LimitArgs;
 
 /// The whole client-server model in one binary: a message server and client, and more to come.
@@ -47,6 +52,15 @@ pub enum Command {
     Serve(Box<AppServeArgs>),
     /// Manage the application's users.
     Users(UsersArgs),
+    /// Back the database up now, or list the backups.
+    Backup(BackupArgs),
+    /// Restore a backup into an empty database (or, with --force, over one).
+    #[command(after_help = "Examples:
+  switchboard restore backups/switchboard-2026-11-22T03-00-00.000Z.sqlite.backup --database sqlite://switchboard-data/switchboard.db
+  switchboard restore backups/switchboard-2026-11-22T03-00-00.000Z.postgres.backup --database postgres://postgres@127.0.0.1:5432/app --force")]
+    Restore(RestoreArgs),
+    /// Write the daily report now.
+    Report(ReportArgs),
     /// Run the whole system: application servers behind the load balancer, its admin API, and
     /// the message server.
     #[command(after_help = UP_EXAMPLES)]
@@ -129,6 +143,10 @@ pub struct UpArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+
+    /// The scheduled jobs, handed to every server (one of them runs each).
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 const BALANCE_EXAMPLES: &str = "Examples:
@@ -228,10 +246,13 @@ pub struct BalanceArgs {
 const APP_SERVE_EXAMPLES: &str =
     "Every flag may also come from the environment (SWITCHBOARD_LISTEN, ...) or a TOML file
 (--config, keys as the flags without dashes: listen = \"0.0.0.0:8080\"); flags win over the
-environment, the environment over the file.
+environment, the environment over the file. The jobs' schedules and retention go in the
+file as [jobs.backup] schedule = \"0 3 * * *\", keep_last = 7, keep_daily = 7,
+keep_weekly = 4; [jobs.report] schedule; [jobs.cleanup] schedule, batch.
 
 Examples:
   switchboard serve
+  switchboard serve --backup-dir /var/backups/switchboard --keep-daily 7 --keep-weekly 4
   switchboard serve --database postgres://postgres@127.0.0.1:5432/app --name server-1
   switchboard serve --tls-self-signed --listen 127.0.0.1:8443
   switchboard serve --site ./public --config switchboard.toml";
@@ -323,6 +344,11 @@ pub struct AppServeArgs {
     /// killed outright, it leaves no server behind.
     #[arg(long, hide = true)]
     pub stop_with_stdin: bool,
+
+    /// The scheduled jobs: backups, the daily report, clean-up. Every server runs a scheduler;
+    /// of those on one database, one at a time runs the jobs.
+    #[command(flatten)]
+    pub jobs: JobArgs,
 }
 
 /// `switchboard users`.

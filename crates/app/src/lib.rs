@@ -10,7 +10,8 @@
 //!   `calc.rs` (the stateless `/add` and `/process`), `users.rs` (registration, the admin's
 //!   users table), `auth.rs` (sign in and out, the profile, password change), `site.rs`
 //!   (pages, with ETag/Last-Modified and no path traversal), `health.rs` (`/healthz`,
-//!   `/readyz`, `/metrics`).
+//!   `/readyz`, `/metrics`), `jobs.rs` (the scheduled jobs'
+//!   runs, `/api/admin/jobs`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
 //!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
@@ -149,26 +150,42 @@ impl App {
         self.inner.passwords.hash(password).await
     }
 
-    /// Deletes expired sessions and forgotten login failures every `every`, forever: spawn it
-    /// and drop it at shutdown.
-    pub async fn run_janitor(self, every: std::time::Duration) {
+    /// Writes what the metrics counted since the last flush into the database's hourly
+    /// request statistics (for the daily report). On failure the counts are kept for the next
+    /// flush.
+    pub async fn flush_request_stats(&self) -> Result<(), switchboard_store::StoreError> {
+        let deltas = self.metrics().deltas();
+        if deltas.counts.is_empty() && deltas.latency.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock().now().as_millis();
+        let hour = Timestamp::from_millis(now - now.rem_euclid(3_600_000));
+        match self
+            .store()
+            .add_request_stats(hour, &deltas.counts, &deltas.latency)
+            .await
+        {
+            Ok(()) => {
+                self.metrics().flushed(deltas);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics().unflushed(deltas);
+                Err(e)
+            }
+        }
+    }
+
+    /// Flushes the request statistics every `every`, forever: spawn it, abort it at shutdown,
+    /// and flush once more.
+    pub async fn run_stats_flusher(self, every: std::time::Duration) {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
         loop {
             ticks.tick().await;
-            let now = self.clock().now();
-            let sessions = self.config().sessions;
-            let idle_cutoff = now.saturating_sub(sessions.idle);
-            let forgotten = now.saturating_sub(self.config().throttle.window);
-            match (
-                self.store().delete_expired_sessions(now, idle_cutoff).await,
-                self.store().prune_login_failures(forgotten).await,
-            ) {
-                (Ok(s), Ok(f)) if s + f > 0 => {
-                    tracing::debug!(sessions = s, login_failures = f, "expired records deleted")
-                }
-                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "cleanup failed"),
-                _ => {}
+            if let Err(e) = self.flush_request_stats().await {
+                tracing::warn!(error = %e, "cannot write the request statistics; kept for later");
             }
         }
     }

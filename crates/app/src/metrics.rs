@@ -5,6 +5,10 @@
 //! request is counted by its [`RouteId`]'s index into atomics, with no hashing, locking or
 //! allocation. Status codes are few; they sit in a small locked map updated once per request
 //! (uncontended, tens of nanoseconds).
+//!
+//! The same counts, and response times in finer buckets, are flushed to the database every
+//! few seconds as per-hour deltas (`App::flush_request_stats`), where the daily report reads
+//! them for every server at once. The jobs' figures come from their runs in the database.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,12 +39,29 @@ impl Histogram {
     }
 }
 
+/// Buckets of the fine histograms flushed to the database (the store's `latency_bucket`
+/// scheme; 256 covers well over an hour).
+const FINE_BUCKETS: usize = 256;
+
 /// The application's request metrics.
 pub struct Metrics {
     /// (route, method, status) -> count, in the table's order.
     requests: Mutex<BTreeMap<(RouteId, &'static str, u16), u64>>,
     /// By [`RouteId::index`].
     latency: Vec<Histogram>,
+    /// Per route, response times since the last flush, in the store's finer buckets.
+    fine: Vec<Vec<AtomicU64>>,
+    /// `requests` as of the last flush that reached the database.
+    flushed: Mutex<BTreeMap<(RouteId, &'static str, u16), u64>>,
+}
+
+/// What was counted since the last flush: (route, method, status, count) and (route, bucket,
+/// count).
+pub(crate) struct Deltas {
+    pub(crate) counts: Vec<(&'static str, &'static str, u16, u64)>,
+    pub(crate) latency: Vec<(&'static str, u32, u64)>,
+    snapshot: BTreeMap<(RouteId, &'static str, u16), u64>,
+    taken: Vec<(usize, usize, u64)>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -54,6 +75,10 @@ impl Default for Metrics {
         Metrics {
             requests: Mutex::new(BTreeMap::new()),
             latency: RouteId::all().map(|_| Histogram::new()).collect(),
+            fine: RouteId::all()
+                .map(|_| (0..FINE_BUCKETS).map(|_| AtomicU64::new(0)).collect())
+                .collect(),
+            flushed: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -87,8 +112,58 @@ impl Metrics {
             h.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         h.count.fetch_add(1, Ordering::Relaxed);
-        h.sum_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        let micros = took.as_micros() as u64;
+        h.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        let fine = (switchboard_store::latency_bucket(micros) as usize).min(FINE_BUCKETS - 1);
+        self.fine[route.index()][fine].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes what was counted since the last flush. Hand the result back to
+    /// [`Metrics::flushed`] once it is in the database, or to [`Metrics::unflushed`] if it
+    /// could not be written, so the next flush carries it.
+    pub(crate) fn deltas(&self) -> Deltas {
+        let snapshot = self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = snapshot
+            .iter()
+            .filter_map(|(&(route, method, status), &n)| {
+                let before = flushed.get(&(route, method, status)).copied().unwrap_or(0);
+                (n > before).then(|| (route.label(), method, status, n - before))
+            })
+            .collect();
+        let mut taken = Vec::new();
+        let mut latency = Vec::new();
+        for (route, buckets) in RouteId::all().zip(&self.fine) {
+            for (bucket, n) in buckets.iter().enumerate() {
+                let n = n.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    taken.push((route.index(), bucket, n));
+                    latency.push((route.label(), bucket as u32, n));
+                }
+            }
+        }
+        Deltas {
+            counts,
+            latency,
+            snapshot,
+            taken,
+        }
+    }
+
+    /// `deltas` reached the database.
+    pub(crate) fn flushed(&self, deltas: Deltas) {
+        *self.flushed.lock().unwrap_or_else(|p| p.into_inner()) = deltas.snapshot;
+    }
+
+    /// `deltas` did not reach the database: they go back, for the next flush.
+    pub(crate) fn unflushed(&self, deltas: Deltas) {
+        for (route, bucket, n) in deltas.taken {
+            self.fine[route][bucket].fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// The Prometheus text exposition, with the gauges given.
@@ -149,6 +224,85 @@ impl Metrics {
         }
         out
     }
+}
+
+/// The scheduled jobs' figures, from their runs in the database: runs by outcome, and the
+/// latest run's time, duration, outcome and size.
+pub fn render_jobs(summaries: &[switchboard_store::JobSummary]) -> String {
+    let mut out = String::new();
+    if summaries.is_empty() {
+        return out;
+    }
+    out.push_str("# HELP switchboard_job_runs Runs of each scheduled job recorded in the database, by outcome.\n");
+    out.push_str("# TYPE switchboard_job_runs gauge\n");
+    for s in summaries {
+        for (outcome, n) in &s.runs {
+            let _ = writeln!(
+                out,
+                "switchboard_job_runs{{job=\"{}\",outcome=\"{}\"}} {n}",
+                s.job,
+                outcome.as_str()
+            );
+        }
+    }
+    out.push_str(
+        "# HELP switchboard_job_last_run_timestamp_seconds When each job's latest run started.\n",
+    );
+    out.push_str("# TYPE switchboard_job_last_run_timestamp_seconds gauge\n");
+    for s in summaries {
+        let _ = writeln!(
+            out,
+            "switchboard_job_last_run_timestamp_seconds{{job=\"{}\"}} {}",
+            s.job,
+            s.last.started_at.as_millis() as f64 / 1000.0
+        );
+    }
+    out.push_str("# HELP switchboard_job_last_run_ok Whether each job's latest finished run succeeded (1) or not (0).\n");
+    out.push_str("# TYPE switchboard_job_last_run_ok gauge\n");
+    for s in summaries {
+        if s.last.outcome != switchboard_store::JobOutcome::Running {
+            let ok = u8::from(s.last.outcome == switchboard_store::JobOutcome::Ok);
+            let _ = writeln!(out, "switchboard_job_last_run_ok{{job=\"{}\"}} {ok}", s.job);
+        }
+    }
+    out.push_str("# HELP switchboard_job_last_success_timestamp_seconds When each job last finished successfully.\n");
+    out.push_str("# TYPE switchboard_job_last_success_timestamp_seconds gauge\n");
+    for s in summaries {
+        if let Some(at) = s.last_success {
+            let _ = writeln!(
+                out,
+                "switchboard_job_last_success_timestamp_seconds{{job=\"{}\"}} {}",
+                s.job,
+                at.as_millis() as f64 / 1000.0
+            );
+        }
+    }
+    out.push_str("# HELP switchboard_job_last_duration_seconds How long each job's latest finished run took.\n");
+    out.push_str("# TYPE switchboard_job_last_duration_seconds gauge\n");
+    for s in summaries {
+        if let Some(end) = s.last.finished_at {
+            let secs = (end.as_millis() - s.last.started_at.as_millis()) as f64 / 1000.0;
+            let _ = writeln!(
+                out,
+                "switchboard_job_last_duration_seconds{{job=\"{}\"}} {secs}",
+                s.job
+            );
+        }
+    }
+    out.push_str(
+        "# HELP switchboard_job_last_bytes The size of what each job's latest run wrote.\n",
+    );
+    out.push_str("# TYPE switchboard_job_last_bytes gauge\n");
+    for s in summaries {
+        if let Some(bytes) = s.last.bytes {
+            let _ = writeln!(
+                out,
+                "switchboard_job_last_bytes{{job=\"{}\"}} {bytes}",
+                s.job
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -176,6 +176,25 @@ pub fn metrics() -> Value {
 }
 
 /// `/api/openapi.json`.
+/// `/api/admin/jobs`.
+pub fn admin_jobs() -> Value {
+    json!({ "get": {
+        "summary": "The scheduled jobs' runs (admins only)",
+        "description": "Each job's runs by outcome and latest run, and the latest runs of all (or of `job`), newest first. From the database: the same from every server.",
+        "security": [{ "session": [] }, { "bearer": [] }],
+        "parameters": [
+            { "name": "job", "in": "query", "description": "backup, report or cleanup", "schema": { "type": "string" } },
+            { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } }
+        ],
+        "responses": {
+            "200": json_response("Jobs and runs", reference("Jobs")),
+            "400": error_response("Bad parameters"),
+            "401": error_response("Not signed in"),
+            "403": error_response("Not an admin")
+        }
+    } })
+}
+
 pub fn openapi() -> Value {
     json!({ "get": {
         "summary": "This document",
@@ -203,6 +222,32 @@ pub fn document() -> Value {
                 "bearer": { "type": "http", "scheme": "bearer" }
             },
             "schemas": {
+                "Jobs": {
+                    "type": "object", "required": ["jobs", "runs"],
+                    "properties": {
+                        "jobs": { "type": "array", "items": { "type": "object", "properties": {
+                            "job": { "type": "string" },
+                            "runs": { "type": "object", "additionalProperties": { "type": "integer" }, "description": "Runs by outcome: ok, failed, interrupted, running" },
+                            "last_run": reference("JobRun"),
+                            "last_success_at": { "type": ["string", "null"], "format": "date-time" }
+                        } } },
+                        "runs": { "type": "array", "items": reference("JobRun") }
+                    }
+                },
+                "JobRun": { "type": "object", "properties": {
+                    "id": { "type": "integer" },
+                    "job": { "type": "string" },
+                    "trigger": { "enum": ["schedule", "manual"] },
+                    "runner": { "type": "string" },
+                    "scheduled_for": { "type": ["string", "null"], "format": "date-time" },
+                    "started_at": { "type": "string", "format": "date-time" },
+                    "finished_at": { "type": ["string", "null"], "format": "date-time" },
+                    "duration_ms": { "type": ["integer", "null"] },
+                    "outcome": { "enum": ["running", "ok", "failed", "interrupted"] },
+                    "bytes": { "type": ["integer", "null"] },
+                    "detail": { "type": ["string", "null"] },
+                    "error": { "type": ["string", "null"] }
+                } },
                 "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
                 "ProcessInput": { "type": "object", "required": ["input"], "properties": { "input": { "type": "array", "items": { "type": "number" } } } },
                 "ProcessResult": { "type": "object", "required": ["result"], "properties": { "result": { "type": "number" } } },

@@ -89,6 +89,10 @@
 //!   each engine's schema.
 //! - `model.rs`: [`User`], [`Role`], [`SessionInfo`]; `time.rs`: [`Timestamp`];
 //!   `error.rs`: [`StoreError`].
+//! - `jobs.rs` (the scheduled jobs' runs, batched clean-up), `leader.rs` ([`Leadership`]: which
+//!   process runs the jobs), `ops.rs` (what backups and restores ask of a database),
+//!   `stats.rs` (request statistics per hour, for the daily report): their
+//!   SQL is written once for both backends and run through `on_engine!`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -113,17 +117,25 @@ macro_rules! on_engine {
 
 mod engine;
 mod error;
+mod jobs;
+mod leader;
 mod migrate;
 mod model;
+mod ops;
 mod postgres;
 mod sessions;
 mod sqlite;
+mod stats;
 mod throttle;
 mod time;
 mod users;
 
 pub use error::StoreError;
+pub use jobs::{JobOutcome, JobRun, JobSummary, JobTrigger};
+pub use leader::{sqlite_in_use, Leadership};
 pub use model::{ParseRoleError, Role, SessionInfo, User};
+pub use ops::{check_sqlite_file, contents, latest_schema_version, url_target, Contents};
+pub use stats::{bucket_range, latency_bucket, LatencyCount, RequestCount};
 pub use time::Timestamp;
 
 /// Which database a [`Store`] runs on.

@@ -7,6 +7,7 @@
 //!   address it reports.
 //! - [`payload`]: reproducible random bytes.
 //! - [`wait_until_accepting`]: polls a TCP address until it accepts.
+//! - [`PgDatabase`]: a PostgreSQL database of a test's own, dropped at its end.
 //! - [`http_get`], [`http_get_as`]: a raw HTTP/1.1 GET (with this address or a given name as
 //!   its Host), the answer as text.
 //!
@@ -18,6 +19,7 @@
 
 mod cli;
 pub mod faults;
+mod postgres;
 
 use std::future::Future;
 use std::io;
@@ -25,6 +27,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use cli::{ChildServer, Cli, Output};
+pub use postgres::{PgDatabase, POSTGRES_VAR};
 pub use switchboard_net::Shutdown;
 use tokio::task::JoinHandle;
 

@@ -42,7 +42,11 @@ pub async fn metrics(State(app): State<App>) -> Response {
         .count_active_sessions(now, idle_cutoff)
         .await
         .ok();
-    let text = app.metrics().render(app.open_connections(), sessions);
+    let mut text = app.metrics().render(app.open_connections(), sessions);
+    match app.store().job_summaries().await {
+        Ok(summaries) => text.push_str(&crate::metrics::render_jobs(&summaries)),
+        Err(e) => tracing::debug!(error = %e, "no job figures for /metrics"),
+    }
     (
         [(
             header::CONTENT_TYPE,

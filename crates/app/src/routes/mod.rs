@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod calc;
 pub mod health;
+pub mod jobs;
 pub mod site;
 pub mod users;
 
@@ -154,6 +155,9 @@ pub const ROUTES: &[Route] = &[
     Route::new("/healthz", || get(health::healthz)).openapi(openapi::healthz),
     Route::new("/readyz", || get(health::readyz)).openapi(openapi::readyz),
     Route::new("/metrics", || get(health::metrics)).openapi(openapi::metrics),
+    Route::new("/api/admin/jobs", || get(jobs::list))
+        .private()
+        .openapi(openapi::admin_jobs),
     Route::new("/api/openapi.json", || {
         // Made once per router, shared by every answer.
         let document = axum::Json(openapi::document());

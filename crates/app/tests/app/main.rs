@@ -8,6 +8,7 @@
 mod access;
 mod bodies;
 mod calc;
+mod jobs;
 mod openapi;
 mod ops;
 mod sessions;

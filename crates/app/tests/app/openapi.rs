@@ -28,7 +28,7 @@ async fn the_document_matches_the_router(backend: Backend) {
             );
         }
     }
-    assert_eq!(operations, 13);
+    assert_eq!(operations, 14);
     // Every JSON route of the router is documented.
     for path in [
         "/add",
@@ -43,6 +43,7 @@ async fn the_document_matches_the_router(backend: Backend) {
         "/readyz",
         "/metrics",
         "/api/openapi.json",
+        "/api/admin/jobs",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
