@@ -14,7 +14,7 @@ use sqlx::{Connection, Pool, Transaction};
 
 use crate::error::{from_sqlx, StoreError};
 use crate::migrate::Migration;
-use crate::{SessionInfo, Timestamp, User};
+use crate::{Leadership, SessionInfo, Timestamp, User};
 
 /// How long an operation waits for a free pooled connection before reporting `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,6 +30,10 @@ pub(crate) trait Engine: sqlx::Database {
 
     /// The engine's migrations, in the order they apply.
     const MIGRATIONS: &'static [Migration];
+
+    /// Lists the tables of the store's schema but the migrations' record, by name (one text
+    /// column): what [`Store::row_counts`](crate::Store::row_counts) counts.
+    const TABLES: &'static str;
 
     /// Whether an error code of this engine means "cannot serve you now" (busy, shutting down,
     /// unreachable) rather than "this request is wrong": such errors become
@@ -54,6 +58,12 @@ pub(crate) trait Engine: sqlx::Database {
         now: Timestamp,
         idle_cutoff: Timestamp,
     ) -> impl Future<Output = Result<Option<(SessionInfo, User)>, StoreError>> + Send;
+
+    /// [`Store::try_lead`](crate::Store::try_lead): becomes, without waiting, the one process
+    /// on this database that runs the scheduled jobs; `None` if another is.
+    fn try_lead(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Option<Leadership>, StoreError>> + Send;
 
     /// [`Store::record_login_failure`](crate::Store::record_login_failure): forgets the key's
     /// failures at or before `window_start`, records one at `now`, and counts those after

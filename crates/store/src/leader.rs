@@ -1,5 +1,7 @@
 //! [`Leadership`]: which of the processes on one database runs the scheduled jobs.
 //!
+//! Each engine takes it its own way (`Engine::try_lead`):
+//!
 //! - **PostgreSQL**: a session-level advisory lock (`pg_try_advisory_lock`), keyed by the
 //!   schema the store runs in, held on a connection of its own outside the pool. The server
 //!   lets it go the moment that connection ends, so a process that is killed hands over
@@ -13,8 +15,9 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use sqlx::{Connection, PgConnection};
 
-use crate::error::{from_sqlx, StoreError};
-use crate::{Pool, Store};
+use crate::engine::Engine;
+use crate::error::StoreError;
+use crate::Store;
 
 /// Held by the one process that runs the jobs; dropping it lets another take over.
 pub struct Leadership {
@@ -36,6 +39,20 @@ impl std::fmt::Debug for Leadership {
 }
 
 impl Leadership {
+    /// Held through an advisory lock on `conn`.
+    pub(crate) fn connection(conn: PgConnection) -> Leadership {
+        Leadership {
+            held: Held::Postgres(conn),
+        }
+    }
+
+    /// Held through a lock on a file.
+    pub(crate) fn file(lock: Flock<File>) -> Leadership {
+        Leadership {
+            held: Held::Sqlite(lock),
+        }
+    }
+
     /// Whether it is still held. A PostgreSQL lock is lost with its connection (the server
     /// restarted, the network went away): this asks the server; a file lock cannot be lost.
     pub async fn still_held(&mut self) -> bool {
@@ -54,7 +71,7 @@ impl Leadership {
 }
 
 /// The lock file beside the SQLite database at `db`.
-fn lock_path(db: &Path) -> PathBuf {
+pub(crate) fn lock_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push("-jobs.lock");
     db.with_file_name(name)
@@ -76,48 +93,6 @@ impl Store {
     /// Tries, without waiting, to become the process that runs this database's jobs: `None` if
     /// another holds it.
     pub async fn try_lead(&self) -> Result<Option<Leadership>, StoreError> {
-        match &self.pool {
-            Pool::Postgres(pool) => {
-                let mut conn = PgConnection::connect_with(&pool.connect_options())
-                    .await
-                    .map_err(from_sqlx)?;
-                let got: bool = sqlx::query_scalar(
-                    "SELECT pg_try_advisory_lock(hashtextextended(\
-                     'switchboard jobs:' || current_schema(), 0))",
-                )
-                .fetch_one(&mut conn)
-                .await
-                .map_err(from_sqlx)?;
-                if got {
-                    Ok(Some(Leadership {
-                        held: Held::Postgres(conn),
-                    }))
-                } else {
-                    let _ = conn.close().await;
-                    Ok(None)
-                }
-            }
-            Pool::Sqlite(pool) => {
-                let path = lock_path(pool.connect_options().get_filename());
-                let file = OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
-                    })?;
-                match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                    Ok(lock) => Ok(Some(Leadership {
-                        held: Held::Sqlite(lock),
-                    })),
-                    Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-                    Err((_, e)) => Err(StoreError::Unavailable(format!(
-                        "cannot lock {}: {e}",
-                        path.display()
-                    ))),
-                }
-            }
-        }
+        on_engine!(self, |pool| Engine::try_lead(pool).await)
     }
 }

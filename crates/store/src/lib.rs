@@ -89,10 +89,10 @@
 //!   each engine's schema.
 //! - `model.rs`: [`User`], [`Role`], [`SessionInfo`]; `time.rs`: [`Timestamp`];
 //!   `error.rs`: [`StoreError`].
-//! - `jobs.rs` (the scheduled jobs' runs, batched clean-up), `leader.rs` ([`Leadership`]: which
-//!   process runs the jobs), `ops.rs` (what backups and restores ask of a database),
-//!   `stats.rs` (request statistics per hour, for the daily report): their
-//!   SQL is written once for both backends and run through `on_engine!`.
+//! - `jobs.rs` (the scheduled jobs' runs, batched clean-up), `stats.rs` (request statistics
+//!   per hour, for the daily report), `ops.rs` (what backups and restores ask of a database),
+//!   `leader.rs` ([`Leadership`]: which process runs the jobs, taken by `Engine::try_lead`):
+//!   queries written once, as above.
 #![forbid(unsafe_code)]
 
 use std::fmt;

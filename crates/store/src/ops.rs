@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
+use crate::engine::Engine;
 use crate::error::{from_sqlx, StoreError};
 use crate::{migrate, parse_url, Backend, Pool, Store, Target};
 
@@ -113,6 +114,11 @@ pub async fn check_sqlite_file(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// The engine's [`Engine::TABLES`], found from its pool's type.
+fn tables_of<E: Engine>(_: &sqlx::Pool<E>) -> &'static str {
+    E::TABLES
+}
+
 impl Store {
     /// The schema version the database is at: the newest migration applied to it.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
@@ -126,20 +132,10 @@ impl Store {
     /// Every table in the store's schema but the migrations' record, with its row count, by
     /// name: what a restore reports it restored.
     pub async fn row_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let list = match self.backend() {
-            Backend::Sqlite => {
-                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-                 AND name <> 'switchboard_migrations' ORDER BY name"
-            }
-            Backend::Postgres => {
-                "SELECT table_name::text FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-                 AND table_name <> 'switchboard_migrations' ORDER BY 1"
-            }
-        };
-        let tables: Vec<String> =
-            on_engine!(self, |pool| sqlx::query_scalar(list).fetch_all(pool).await)
-                .map_err(from_sqlx)?;
+        let tables: Vec<String> = on_engine!(self, |pool| sqlx::query_scalar(tables_of(pool))
+            .fetch_all(pool)
+            .await)
+        .map_err(from_sqlx)?;
         let mut counts = Vec::with_capacity(tables.len());
         for table in tables {
             // A name from the catalog, quoted as an identifier: safe to splice.

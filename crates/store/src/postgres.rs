@@ -15,7 +15,7 @@ use sqlx::{Connection, Executor, PgConnection, Postgres};
 use crate::engine::{self, Engine};
 use crate::error::{from_sqlx, StoreError};
 use crate::model::{column, count_u32, session_from_row};
-use crate::{migrate, SessionInfo, Timestamp, User};
+use crate::{migrate, Leadership, SessionInfo, Timestamp, User};
 
 /// How long `open` waits for its first connection. sqlx's pool keeps retrying a refused
 /// connection until the acquire timeout; `open` connects once, directly, to fail fast.
@@ -30,6 +30,11 @@ impl Engine for Postgres {
     const POOL_SIZE: u32 = 10;
 
     const MIGRATIONS: &'static [migrate::Migration] = migrate::POSTGRES;
+
+    const TABLES: &'static str = "SELECT table_name::text FROM information_schema.tables \
+                                  WHERE table_schema = current_schema() \
+                                  AND table_type = 'BASE TABLE' \
+                                  AND table_name <> 'switchboard_migrations' ORDER BY 1";
 
     /// SQLSTATEs: class 08 (connection exception), class 28 (authentication failed), 3D000
     /// (no such database), 53300 (too many connections), 57P01..57P03 (shutting down,
@@ -104,6 +109,27 @@ impl Engine for Postgres {
             created_at: Timestamp::from_millis(column(&row, "user_created_at")?),
         };
         Ok(Some((session, user)))
+    }
+
+    /// A session-level advisory lock keyed by the store's schema, on a connection of its own
+    /// outside the pool: the server lets go the moment that connection ends, so a process
+    /// that is killed hands over at once.
+    async fn try_lead(pool: &PgPool) -> Result<Option<Leadership>, StoreError> {
+        let mut conn = PgConnection::connect_with(&pool.connect_options())
+            .await
+            .map_err(from_sqlx)?;
+        let got: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended('switchboard jobs:' || current_schema(), 0))",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(from_sqlx)?;
+        if got {
+            Ok(Some(Leadership::connection(conn)))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
     }
 
     /// One round trip. The final SELECT sees the snapshot from before the CTEs ran, so it

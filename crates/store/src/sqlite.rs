@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use sqlx::{ConnectOptions, Sqlite, SqliteConnection};
 use tokio::time::Instant;
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 use crate::engine::{self, begin_write, Engine};
 use crate::error::{from_sqlx, StoreError};
 use crate::model::{count_u32, session_from_row, user_from_row, USER_COLUMNS};
-use crate::{migrate, SessionInfo, Timestamp, User};
+use crate::{leader, migrate, Leadership, SessionInfo, Timestamp, User};
 
 /// How long a write waits for another connection's (or process's) write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +35,10 @@ impl Engine for Sqlite {
     const POOL_SIZE: u32 = 4;
 
     const MIGRATIONS: &'static [migrate::Migration] = migrate::SQLITE;
+
+    const TABLES: &'static str = "SELECT name FROM sqlite_schema WHERE type = 'table' \
+                                  AND name NOT LIKE 'sqlite_%' \
+                                  AND name <> 'switchboard_migrations' ORDER BY name";
 
     /// Result codes as sqlx reports them (the extended code, whose low byte is the primary
     /// one): 5 BUSY and 6 LOCKED (past the busy timeout), 14 CANTOPEN.
@@ -101,6 +106,26 @@ impl Engine for Sqlite {
         };
         tx.commit().await.map_err(from_sqlx)?;
         Ok(found)
+    }
+
+    /// An exclusive `flock` on `NAME.db-jobs.lock` beside the file: the process that holds it
+    /// owns the file's jobs, and the kernel lets go when the process ends, however it ends.
+    async fn try_lead(pool: &SqlitePool) -> Result<Option<Leadership>, StoreError> {
+        let path = leader::lock_path(pool.connect_options().get_filename());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(Leadership::file(lock))),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(StoreError::Unavailable(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     /// A transaction of the three steps.
