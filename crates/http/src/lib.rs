@@ -24,9 +24,8 @@
 //!   rules); see its overview for why it is not hyper's. [`upgrade`]: a request that asks to switch protocols carries an
 //!   [`OnUpgrade`](upgrade::OnUpgrade) that yields the connection's stream once a 101 is
 //!   written.
-//! - [`origin`]: where a request says it comes from ([`origin::is_cross_site`], for CSRF
-//!   checks) and whether the host it names could be a rebound DNS name
-//!   ([`origin::is_local_or_named`]); shared by the application and the balancer's admin API.
+//! - [`origin`]: `switchboard-wire`'s, re-exported: whether a request is cross-site, whether
+//!   the host it names could be a rebound DNS name.
 //! - `conn.rs`: one connection's life: TLS handshake, protocol detection, the HTTP/1 codec or
 //!   hyper's HTTP/2 connection, and the timers that end it.
 //! - `activity.rs`: what a connection is doing (requests in flight, when the last response
@@ -92,7 +91,7 @@ mod conn;
 mod h1;
 mod io;
 mod limits;
-pub mod origin;
+pub use switchboard_wire::origin;
 mod server;
 mod service;
 mod tls;

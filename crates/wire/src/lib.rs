@@ -32,6 +32,10 @@
 //! - [`body`]: [`body::Decoder`], a body by `Content-Length` or chunked, over a slice or a
 //!   `BytesMut`.
 //! - [`encode`]: writing request heads and chunk-size lines.
+//! - [`origin`]: where a request says it comes from ([`origin::is_cross_site`], for CSRF
+//!   checks) and whether the host it names could be a rebound DNS name
+//!   ([`origin::is_local_or_named`]): header rules too, shared by the application and the
+//!   balancer's admin API, here so that the application needs no server to ask them.
 //!
 //! # Smuggling shapes refused
 //!
@@ -52,6 +56,7 @@ pub mod chunked;
 pub mod encode;
 pub mod fields;
 mod head;
+pub mod origin;
 pub mod request;
 pub mod response;
 

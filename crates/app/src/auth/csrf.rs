@@ -1,13 +1,13 @@
 //! Cross-site request forgery: a state-changing request that a browser sent from another site
 //! is refused with 403 when the browser would have attached our cookie to it, and for the login
 //! form (login CSRF). Fetch metadata (`Sec-Fetch-Site`) decides when the browser sends it; else
-//! `Origin` must match `Host` (`switchboard_http::origin::is_cross_site`, which the balancer's
+//! `Origin` must match `Host` (`switchboard_wire::origin::is_cross_site`, which the balancer's
 //! admin API asks too). Clients that send neither are not browsers and carry no ambient
 //! credentials worth forging.
 
 use axum::extract::Request;
 use axum::http::{header, Method};
-use switchboard_http::origin::is_cross_site;
+use switchboard_wire::origin::is_cross_site;
 
 use crate::error::ApiError;
 use crate::extract::is_form;
