@@ -97,7 +97,8 @@ pub enum Command {
 const UP_EXAMPLES: &str = "Examples:
   switchboard up
   switchboard up --servers 5 --strategy round-robin
-  switchboard up --database postgres://postgres@127.0.0.1:5432/app";
+  switchboard up --database postgres://postgres@127.0.0.1:5432/app
+  sudo switchboard up --hosts 3 --database postgres://postgres@127.0.0.1:5432/app";
 
 /// Flags of `switchboard up`.
 #[derive(Debug, ClapArgs)]
@@ -105,6 +106,12 @@ pub struct UpArgs {
     /// Application servers to run behind the balancer.
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub servers: usize,
+
+    /// Run N servers, each on a host of its own: a Linux network namespace with its own
+    /// address, reached through a veth pair, all removed on exit. Needs root and --database
+    /// (the hosts share one PostgreSQL).
+    #[arg(long, value_name = "N", conflicts_with = "servers")]
+    pub hosts: Option<usize>,
 
     /// How the balancer chooses: round-robin, least-connections, ip-hash, p2c.
     #[arg(long, value_name = "NAME", default_value = "least-connections")]

@@ -24,7 +24,7 @@ enum Seen {
 
 /// One client's user: how its registration and its password change ended.
 #[derive(Debug, Clone)]
-struct Record {
+pub(crate) struct Record {
     username: String,
     registered: Seen,
     /// `None`: no change was tried.
@@ -36,7 +36,7 @@ const NEW: &str = "the second passphrase";
 
 /// What came of a request.
 #[derive(Debug)]
-enum Answer {
+pub(crate) enum Answer {
     /// The connection was refused: nothing reached the server.
     Refused,
     /// Sent (maybe in part), and no answer came.
@@ -46,7 +46,7 @@ enum Answer {
 }
 
 /// One request on a fresh connection.
-async fn call(
+pub(crate) async fn call(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -184,9 +184,9 @@ async fn writer(addr: SocketAddr, prefix: String, i: usize, writers: Arc<Writers
 }
 
 /// The accounting: (ok, failed, unknown) for registrations and for password changes.
-type Counts = ([usize; 3], [usize; 3]);
+pub(crate) type Counts = ([usize; 3], [usize; 3]);
 
-fn count(records: &[Record]) -> Counts {
+pub(crate) fn count(records: &[Record]) -> Counts {
     let slot = |s: Seen| match s {
         Seen::Ok => 0,
         Seen::Failed => 1,
@@ -239,7 +239,7 @@ async fn verify(addr: SocketAddr, records: &[Record]) {
 
 /// Runs 20 writers against `addr` until `acked` registrations are acknowledged (or a minute
 /// has gone), calls `crash`, lets the writers see it, and returns what they recorded.
-async fn write_through_a_crash<F: std::future::Future<Output = ()>>(
+pub(crate) async fn write_through_a_crash<F: std::future::Future<Output = ()>>(
     addr: SocketAddr,
     acked: u64,
     crash: F,
@@ -287,7 +287,7 @@ async fn serve(database: &str) -> crate::ChildServer {
 }
 
 /// Restarts `serve` on `database` and checks `records` against it.
-async fn verify_after_restart(database: &str, records: &[Record]) {
+pub(crate) async fn verify_after_restart(database: &str, records: &[Record]) {
     let again = serve(database).await;
     verify(again.addr, records).await;
     again.signal("TERM").await;

@@ -7,6 +7,7 @@ mod client;
 mod crash;
 mod drain;
 mod echo;
+mod hosts;
 mod jobs;
 mod serve;
 mod up;

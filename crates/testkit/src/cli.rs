@@ -182,6 +182,11 @@ pub struct ChildServer {
 }
 
 impl ChildServer {
+    /// Its process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends `signal` (for example `"TERM"`) with `kill -s`.
     pub async fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("still running").to_string();

@@ -4,8 +4,13 @@
 //! on the same port, its restarts counted; Ctrl-C or SIGTERM stops everything, children
 //! included.
 //!
+//! With `--hosts N` each server runs on a host of its own, a network namespace with its own
+//! address (`hosts.rs`), on a shared PostgreSQL.
+//!
 //! Everything that can fail is tried before any child starts (ports, the data directory, the
 //! database), so a failure leaves nothing running.
+
+mod hosts;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +32,7 @@ use crate::args::UpArgs;
 use crate::failure::Failure;
 use crate::runtime;
 use crate::serve::{database_url, open_store};
+use hosts::Hosts;
 
 /// How long a server gets to say it is listening.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -37,6 +43,12 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn up(args: UpArgs) -> Result<(), Failure> {
     if !(1..=64).contains(&args.servers) {
         return Err(Failure::usage("--servers must be 1 to 64"));
+    }
+    if args.hosts.is_some_and(|n| !(1..=64).contains(&n)) {
+        return Err(Failure::usage("--hosts must be 1 to 64"));
+    }
+    if args.hosts.is_some() {
+        hosts::inside_url(args.database.as_deref().unwrap_or(""))?;
     }
     let strategy: StrategyKind = args.strategy.parse().map_err(Failure::usage)?;
     runtime::server()?.block_on(run(args, strategy))
@@ -78,19 +90,49 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     .map_err(Failure::runtime)?;
     let admin = HttpServer::bind(admin_addr, None, Limits::default()).map_err(Failure::runtime)?;
     let echo = EchoServer::bind(echo_addr, EchoConfig::default()).map_err(Failure::runtime)?;
-    let jobs = crate::jobs::to_flags(&args.jobs);
     let exe = std::env::current_exe()
         .map_err(|e| Failure::runtime(format!("cannot find this program's path: {e}")))?;
+    let hosts = match args.hosts {
+        Some(n) => Some(Hosts::create(n, &database).await?),
+        None => None,
+    };
+    let launches: Vec<Launch> = match &hosts {
+        Some(hosts) => hosts
+            .hosts
+            .iter()
+            .map(|host| Launch {
+                exe: exe.clone(),
+                database: hosts.database.clone(),
+                jobs: crate::jobs::to_flags(&args.jobs),
+                netns: Some(host.netns.clone()),
+                trusted_proxy: host.gateway.to_string(),
+                listen: host.server_addr().to_string(),
+            })
+            .collect(),
+        None => (0..args.servers)
+            .map(|_| Launch {
+                exe: exe.clone(),
+                database: database.clone(),
+                jobs: crate::jobs::to_flags(&args.jobs),
+                netns: None,
+                trusted_proxy: "127.0.0.1".into(),
+                listen: "127.0.0.1:0".into(),
+            })
+            .collect(),
+    };
 
     // The application servers.
     let mut children = Vec::new();
-    for i in 1..=args.servers {
-        let name = format!("server-{i}");
-        match start_server(&exe, &name, "127.0.0.1:0", &database, &jobs).await {
-            Ok((child, addr)) => children.push((name, child, addr)),
+    for (i, launch) in launches.into_iter().enumerate() {
+        let name = format!("server-{}", i + 1);
+        match start_server(&launch, &name, &launch.listen).await {
+            Ok((child, addr)) => children.push((name, child, addr, launch)),
             Err(e) => {
-                for (_, server, _) in children.iter_mut() {
+                for (_, server, _, _) in children.iter_mut() {
                     let _ = server.child.start_kill();
+                }
+                if let Some(hosts) = hosts {
+                    hosts.remove().await;
                 }
                 return Err(Failure::runtime(format!("{name} did not start: {e}")));
             }
@@ -98,7 +140,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     }
     let backends: Vec<Arc<Backend>> = children
         .iter()
-        .map(|(name, _, addr)| Backend::named(addr.to_string(), 1, name.clone()))
+        .map(|(name, _, addr, _)| Backend::named(addr.to_string(), 1, name.clone()))
         .collect();
     let shutdown = Shutdown::new();
     shutdown.on_signals();
@@ -129,13 +171,12 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     let supervisors: Vec<_> = children
         .into_iter()
         .zip(backends.iter().cloned())
-        .map(|((name, child, addr), backend)| {
+        .map(|((name, child, addr, launch), backend)| {
             tokio::spawn(supervise(
-                exe.clone(),
+                launch,
                 name,
                 child,
                 addr,
-                (database.clone(), jobs.clone()),
                 backend,
                 stop_servers.clone(),
             ))
@@ -157,6 +198,7 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
         admin_addr,
         echo_addr,
         &backends,
+        hosts.as_ref(),
         &database,
     );
     tracing::info!(addr = %balancer_addr, admin = %admin_addr, echo = %echo_addr, servers = args.servers, "system ready");
@@ -171,6 +213,9 @@ async fn run(args: UpArgs, strategy: StrategyKind) -> Result<(), Failure> {
     for supervisor in supervisors {
         let _ = supervisor.await;
     }
+    if let Some(hosts) = hosts {
+        hosts.remove().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -181,6 +226,7 @@ fn print_summary(
     admin: SocketAddr,
     echo: SocketAddr,
     backends: &[Arc<Backend>],
+    hosts: Option<&Hosts>,
     database: &str,
 ) {
     println!("Switchboard is up.");
@@ -189,9 +235,13 @@ fn print_summary(
         "  site and API    http://{balancer}/   (the load balancer, {})",
         args.strategy
     );
-    for b in backends {
+    for (i, b) in backends.iter().enumerate() {
+        let host = hosts
+            .and_then(|h| h.hosts.get(i))
+            .map(|h| format!("   (host: network namespace {})", h.netns))
+            .unwrap_or_default();
         println!(
-            "    {:<13} http://{}/",
+            "    {:<13} http://{}/{host}",
             b.name.as_deref().unwrap_or("server"),
             b.addr
         );
@@ -216,17 +266,39 @@ struct ServerProcess {
     _lifeline: Option<ChildStdin>,
 }
 
+/// How one server is started, the same way each time it is restarted.
+struct Launch {
+    /// This program.
+    exe: PathBuf,
+    /// The database, as the server reaches it.
+    database: String,
+    /// The scheduled jobs' flags, handed to every server: of the servers on one database, one
+    /// at a time runs them.
+    jobs: Vec<String>,
+    /// The network namespace of its host, with `--hosts`.
+    netns: Option<String>,
+    /// Where the balancer's connections come from: the sign-in limits per address count the
+    /// client it names in X-Real-IP, not the balancer.
+    trusted_proxy: String,
+    /// Where it listens first (port 0: any free port; a restart reuses the port it had).
+    listen: String,
+}
+
 /// Starts `switchboard serve` as a child and waits for the address it reports.
-/// `jobs` are the scheduled jobs' flags, handed to every server: of the servers on one
-/// database, one at a time runs them.
 async fn start_server(
-    exe: &Path,
+    launch: &Launch,
     name: &str,
     listen: &str,
-    database: &str,
-    jobs: &[String],
 ) -> Result<(ServerProcess, SocketAddr), String> {
-    let mut child = Command::new(exe)
+    let mut command = match &launch.netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns]).arg(&launch.exe);
+            command
+        }
+        None => Command::new(&launch.exe),
+    };
+    let mut child = command
         .args([
             "serve",
             "--listen",
@@ -234,14 +306,12 @@ async fn start_server(
             "--name",
             name,
             "--database",
-            database,
-            // The balancer reaches the servers from loopback and names the client in
-            // X-Real-IP: the sign-in limits per address count clients, not the balancer.
+            &launch.database,
             "--trusted-proxy",
-            "127.0.0.1",
+            &launch.trusted_proxy,
             "--stop-with-stdin",
         ])
-        .args(jobs)
+        .args(&launch.jobs)
         .env_remove("SWITCHBOARD_CONFIG")
         // A pipe nobody writes to: it closes when this process ends, however it ends (even
         // SIGKILL), and the server then stops by itself.
@@ -250,7 +320,7 @@ async fn start_server(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        .map_err(|e| format!("cannot start {}: {e}", launch.exe.display()))?;
     let stderr = child.stderr.take().ok_or("no standard error")?;
     let mut lines = BufReader::new(stderr).lines();
     let found = tokio::time::timeout(START_TIMEOUT, async {
@@ -293,11 +363,10 @@ async fn start_server(
 /// Keeps one server running: restarts it on the same port when it exits, until shutdown,
 /// then asks it to stop (SIGTERM) and waits.
 async fn supervise(
-    exe: PathBuf,
+    launch: Launch,
     name: String,
     mut server: ServerProcess,
     addr: SocketAddr,
-    (database, jobs): (String, Vec<String>),
     backend: Arc<Backend>,
     shutdown: Shutdown,
 ) {
@@ -319,7 +388,7 @@ async fn supervise(
                 _ = shutdown.wait() => return,
                 _ = tokio::time::sleep(back_off) => {}
             }
-            match start_server(&exe, &name, &addr.to_string(), &database, &jobs).await {
+            match start_server(&launch, &name, &addr.to_string()).await {
                 Ok((restarted, _)) => {
                     server = restarted;
                     back_off = Duration::from_millis(200);
