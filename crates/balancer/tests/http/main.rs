@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 mod backend_client;
 mod blame;
 mod faults;
+mod streaming;
 
 /// The size of a backend's `/big` answer.
 const BIG: usize = 64 * 1024;
@@ -37,7 +38,8 @@ fn start_backend(name: &'static str) -> TestBackend {
             "/slow",
             get(|State((name, seen)): State<(&'static str, Arc<AtomicU64>)>| async move {
                 seen.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(600)).await;
+                // Long enough to outlast the test's other requests, however loaded the machine.
+                tokio::time::sleep(Duration::from_secs(3)).await;
                 name
             }),
         )
@@ -160,7 +162,14 @@ async fn with_two_slow_requests_on_a_the_next_ten_go_to_b() {
     let slow: Vec<_> = (0..2)
         .map(|_| tokio::spawn(async move { fetch(addr, "/slow").await }))
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while a.seen.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow requests did not reach A"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(a.seen.load(Ordering::SeqCst), 2);
     pool.backends()[1].set_healthy(true);
     for _ in 0..10 {
