@@ -20,7 +20,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import free_port, rss_kib, stop, wait_port  # noqa: E402
 
 
 # -- the attackers, run as a subprocess of this script pinned to the load core ----------------
@@ -91,33 +92,10 @@ def run_attacker(argv):
 
 # -- the benchmark ---------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, proc, name):
-    for _ in range(400):
-        if proc.poll() is not None:
-            sys.exit(f"{name} exited on start")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{name} did not start on port {port}")
 
 
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def established(port):
@@ -143,13 +121,6 @@ def start(cmd, core, name, port, log):
     return proc
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def one_attack(kind, port, pid, conns, hold, url, secs, load_core):
