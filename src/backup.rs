@@ -9,7 +9,7 @@ use switchboard_jobs::{
 use switchboard_store::JobTrigger;
 use tokio::time::Instant;
 
-use crate::args::{BackupListArgs, BackupNowArgs, ReportNowArgs, RestoreArgs};
+use crate::args::{BackupListArgs, BackupNowArgs, ReportNowArgs, RestoreArgs, ServerFiles};
 use crate::failure::Failure;
 use crate::runtime;
 use crate::serve::{database_url, open_store, FileConfig};
@@ -52,11 +52,20 @@ fn shown(url: &str) -> String {
     }
 }
 
+/// The server's TOML file (or an empty one) and the database URL the flags and it name.
+fn server_files(flags: ServerFiles) -> Result<(FileConfig, String), Failure> {
+    let file = file(&flags.config)?;
+    let url = database_url(
+        flags.database.or(file.database.clone()),
+        flags.data.or(file.data.clone()),
+    );
+    Ok((file, url))
+}
+
 /// Takes a backup now and applies the retention rules; the run is recorded like a scheduled
 /// one, as manual.
 pub fn now(args: BackupNowArgs) -> Result<(), Failure> {
-    let file = file(&args.config)?;
-    let url = database_url(args.database.or(file.database), args.data.or(file.data));
+    let (file, url) = server_files(args.server)?;
     let dir = args.backup_dir.or(file.backup_dir).ok_or_else(|| {
         Failure::usage("no backup directory: give --backup-dir DIR (or backup-dir in --config)")
     })?;
@@ -193,8 +202,7 @@ pub fn restore(args: RestoreArgs) -> Result<(), Failure> {
 
 /// Writes a day's report now: today so far, or `--day`.
 pub fn report_now(args: ReportNowArgs) -> Result<(), Failure> {
-    let file = file(&args.config)?;
-    let url = database_url(args.database.or(file.database), args.data.or(file.data));
+    let (file, url) = server_files(args.server)?;
     let dir = args.report_dir.or(file.report_dir).ok_or_else(|| {
         Failure::usage("no report directory: give --report-dir DIR (or report-dir in --config)")
     })?;

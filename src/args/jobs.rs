@@ -50,6 +50,24 @@ pub struct JobArgs {
     pub cleanup_schedule: Option<String>,
 }
 
+/// Where a job run by hand finds the server's database: its TOML file, or the flags that
+/// name the database as `serve`'s do.
+#[derive(Debug, ClapArgs)]
+pub struct ServerFiles {
+    /// The server's TOML file: its database, and the jobs' directories and settings
+    /// (backup-dir, report-dir, [jobs.backup] retention).
+    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: an SQLite file in --data].
+    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Data directory for the embedded database [default: ./switchboard-data].
+    #[arg(long, env = "SWITCHBOARD_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
 /// `switchboard backup`.
 #[derive(Debug, ClapArgs)]
 pub struct BackupArgs {
@@ -73,17 +91,8 @@ pub enum BackupCommand {
 /// Flags of `switchboard backup now`.
 #[derive(Debug, ClapArgs)]
 pub struct BackupNowArgs {
-    /// The server's TOML file: its database, backup-dir and [jobs.backup] retention.
-    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: an SQLite file in --data].
-    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
-    pub database: Option<String>,
-
-    /// Data directory for the embedded database [default: ./switchboard-data].
-    #[arg(long, env = "SWITCHBOARD_DATA", value_name = "DIR")]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerFiles,
 
     /// Where the backup goes.
     #[arg(long, env = "SWITCHBOARD_BACKUP_DIR", value_name = "DIR")]
@@ -146,17 +155,8 @@ pub enum ReportCommand {
 /// Flags of `switchboard report now`.
 #[derive(Debug, ClapArgs)]
 pub struct ReportNowArgs {
-    /// The server's TOML file: its database and report-dir.
-    #[arg(long, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// sqlite://PATH or postgres://USER@HOST:PORT/DB [default: an SQLite file in --data].
-    #[arg(long, env = "SWITCHBOARD_DATABASE", value_name = "URL")]
-    pub database: Option<String>,
-
-    /// Data directory for the embedded database [default: ./switchboard-data].
-    #[arg(long, env = "SWITCHBOARD_DATA", value_name = "DIR")]
-    pub data: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerFiles,
 
     /// Where the report goes.
     #[arg(long, env = "SWITCHBOARD_REPORT_DIR", value_name = "DIR")]

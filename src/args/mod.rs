@@ -22,7 +22,7 @@ pub use client::{ClientArgs, PrettyArg, RequestArgs};
 pub use echo::{EchoArgs, EchoCommand, ModelArg, SendArgs, ServeArgs};
 pub use jobs::{
     BackupArgs, BackupCommand, BackupListArgs, BackupNowArgs, JobArgs, ReportArgs, ReportCommand,
-    ReportNowArgs, RestoreArgs, RetentionArgs,
+    ReportNowArgs, RestoreArgs, RetentionArgs, ServerFiles,
 };
 pub use limits::LimitArgs;
 
