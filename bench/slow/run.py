@@ -93,11 +93,6 @@ def run_attacker(argv):
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-
-
-
-
-
 def established(port):
     out = subprocess.run(
         ["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
@@ -119,8 +114,6 @@ def start(cmd, core, name, port, log):
                             stderr=open(log, "w"))
     wait_port(port, proc, name)
     return proc
-
-
 
 
 def one_attack(kind, port, pid, conns, hold, url, secs, load_core):

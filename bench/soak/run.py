@@ -30,10 +30,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 from benchlib import free_port, post_json, rss_kib  # noqa: E402
 
 
-
-
-
-
 def server_pids(data, n):
     """The pid of each of up's servers, by the command line naming the run's database."""
     pids = {}
@@ -42,8 +38,6 @@ def server_pids(data, n):
                              capture_output=True, text=True).stdout.split()
         pids[f"server-{i}"] = int(out[0]) if out else None
     return pids
-
-
 
 
 def main():
