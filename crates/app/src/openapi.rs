@@ -4,8 +4,13 @@
 //! documents; the document lists those, so it names no path the router
 //! does not have. Written as a document, not derived from handler annotations: several routes take JSON or a
 //! form by content type and answer pages or redirects to forms, which derive macros describe
-//! poorly. The router test in `tests/app/openapi.rs` holds it true: every documented operation
-//! exists and answers with a documented status.
+//! poorly. Each operation lists every status it answers with, the refusals of the extractors
+//! (`extract.rs`: 400, 408, 413, 415, 422) and of the layer every request passes (`observe.rs`:
+//! 403 for a cross-site request) among them, and each answer's content types: errors are
+//! `{"error": ...}`, except that the routes taking the HTML forms answer a form's errors with a
+//! page. `tests/app/openapi.rs` holds it true, with the structure these rules imply and with
+//! requests of each kind refused sent to every operation; `bench/contract/schemathesis.sh`
+//! with generated requests.
 
 use serde_json::{json, Map, Value};
 
@@ -15,6 +20,18 @@ fn error_response(description: &str) -> Value {
     json!({
         "description": description,
         "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+/// An error a route that also takes the HTML forms answers in two ways: `{"error": ...}` to a
+/// JSON request, an error page (the same status) to a form.
+fn error_or_page(description: &str) -> Value {
+    json!({
+        "description": format!("{description}. A form gets an error page"),
+        "content": {
+            "application/json": { "schema": { "$ref": "#/components/schemas/Error" } },
+            "text/html": { "schema": { "type": "string" } }
+        }
     })
 }
 
@@ -35,6 +52,19 @@ fn credentials_body() -> Value {
         }
     })
 }
+
+/// 400 for a body that is not JSON (or cannot be read).
+const NOT_JSON: &str = "Body is not valid JSON, or could not be read";
+/// 403 from the CSRF check every state-changing request passes (`auth/csrf.rs`).
+const CROSS_SITE: &str =
+    "Cross-site request from a browser (one carrying the session cookie, a form, or a sign-in)";
+/// 408 from the body-read timeout or the request timeout.
+const TOO_SLOW: &str =
+    "The body did not arrive in time, or the answer took longer than the request timeout";
+/// 413 from the body limit.
+const TOO_LARGE: &str = "Body larger than the limit";
+/// 503 from any route that asks the database.
+const NO_DATABASE: &str = "The database is unavailable; see Retry-After";
 
 /// `/add`.
 pub fn add() -> Value {
@@ -62,8 +92,10 @@ pub fn process() -> Value {
         },
         "responses": {
             "200": json_response("The sum", reference("ProcessResult")),
-            "400": error_response("Body is not JSON, or the sum overflows"),
-            "413": error_response("Body larger than the limit"),
+            "400": error_response("Body is not valid JSON, could not be read, or the sum overflows"),
+            "403": error_response(CROSS_SITE),
+            "408": error_response(TOO_SLOW),
+            "413": error_response(TOO_LARGE),
             "415": error_response("Content-Type is not application/json"),
             "422": error_response("`input` is missing or not an array of numbers")
         }
@@ -79,10 +111,15 @@ pub fn users() -> Value {
             "responses": {
                 "201": json_response("The new user", reference("User")),
                 "303": { "description": "Form: signed in, redirected to the profile page" },
-                "409": error_response("Username is taken"),
+                "400": error_response(NOT_JSON),
+                "403": error_response(CROSS_SITE),
+                "408": error_response(TOO_SLOW),
+                "409": error_or_page("Username is taken"),
+                "413": error_response(TOO_LARGE),
                 "415": error_response("Neither JSON nor a form"),
-                "422": error_response("A rule is broken; the message says which"),
-                "429": error_response("Too many sign-ups from this address; see Retry-After")
+                "422": error_or_page("A field is missing or a rule is broken; the message says which"),
+                "429": error_or_page("Too many sign-ups from this address; see Retry-After"),
+                "503": error_or_page(NO_DATABASE)
             }
         },
         "get": {
@@ -90,13 +127,14 @@ pub fn users() -> Value {
             "security": [{ "session": [] }, { "bearer": [] }],
             "parameters": [
                 { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } },
-                { "name": "after", "in": "query", "description": "Only users with a greater id", "schema": { "type": "integer" } }
+                { "name": "after", "in": "query", "description": "Only users with a greater id", "schema": { "type": "integer", "format": "int64" } }
             ],
             "responses": {
                 "200": json_response("A page of users", reference("UserPage")),
                 "400": error_response("Bad paging parameters"),
                 "401": error_response("Not signed in"),
-                "403": error_response("Not an admin")
+                "403": error_response("Not an admin"),
+                "503": error_response(NO_DATABASE)
             }
         }
     })
@@ -111,11 +149,15 @@ pub fn login() -> Value {
         "responses": {
             "200": json_response("Signed in", reference("Login")),
             "303": { "description": "Form: signed in, redirected to the profile page" },
-            "401": error_response("Unknown user or wrong password"),
-            "403": error_response("Cross-site request"),
+            "400": error_response(NOT_JSON),
+            "401": error_or_page("Unknown user or wrong password"),
+            "403": error_response(CROSS_SITE),
+            "408": error_response(TOO_SLOW),
+            "413": error_response(TOO_LARGE),
             "415": error_response("Neither JSON nor a form"),
-            "422": error_response("`username` or `password` missing"),
-            "429": error_response("Too many failures; see Retry-After")
+            "422": error_response("`username` or `password` missing, or not a string"),
+            "429": error_or_page("Too many failures; see Retry-After"),
+            "503": error_or_page(NO_DATABASE)
         }
     }})
 }
@@ -124,7 +166,13 @@ pub fn login() -> Value {
 pub fn logout() -> Value {
     json!({ "post": {
         "summary": "Sign out: the session is deleted on the server and the cookie expired",
-        "responses": { "204": { "description": "Signed out" }, "303": { "description": "Form: back to the home page" } }
+        "responses": {
+            "204": { "description": "Signed out" },
+            "303": { "description": "Form, or a client asking for HTML: back to the home page" },
+            "403": error_response(CROSS_SITE),
+            "408": error_response(TOO_SLOW),
+            "503": error_response(NO_DATABASE)
+        }
     }})
 }
 
@@ -135,7 +183,8 @@ pub fn profile() -> Value {
         "security": [{ "session": [] }, { "bearer": [] }],
         "responses": {
             "200": json_response("The profile", reference("Profile")),
-            "401": error_response("Not signed in, or the session expired")
+            "401": error_response("Not signed in, or the session expired"),
+            "503": error_response(NO_DATABASE)
         }
     }})
 }
@@ -144,12 +193,20 @@ pub fn profile() -> Value {
 pub fn password() -> Value {
     json!({ "post": {
         "summary": "Change the password; every session of the user is revoked and a new one returned",
+        "description": "Checking the current password is throttled as signing in is.",
         "security": [{ "session": [] }, { "bearer": [] }],
         "requestBody": { "required": true, "content": { "application/json": { "schema": reference("PasswordChange") } } },
         "responses": {
             "200": json_response("Changed", reference("Login")),
+            "400": error_response(NOT_JSON),
             "401": error_response("Not signed in, or the current password is wrong"),
-            "422": error_response("The new password breaks a rule")
+            "403": error_response(CROSS_SITE),
+            "408": error_response(TOO_SLOW),
+            "413": error_response(TOO_LARGE),
+            "415": error_response("Content-Type is not application/json"),
+            "422": error_response("A field is missing or not a string, or the new password breaks a rule"),
+            "429": error_response("Too many wrong current passwords; see Retry-After"),
+            "503": error_response(NO_DATABASE)
         }
     }})
 }
@@ -175,7 +232,6 @@ pub fn metrics() -> Value {
     }})
 }
 
-/// `/api/openapi.json`.
 /// `/api/admin/jobs`.
 pub fn admin_jobs() -> Value {
     json!({ "get": {
@@ -190,11 +246,13 @@ pub fn admin_jobs() -> Value {
             "200": json_response("Jobs and runs", reference("Jobs")),
             "400": error_response("Bad parameters"),
             "401": error_response("Not signed in"),
-            "403": error_response("Not an admin")
+            "403": error_response("Not an admin"),
+            "503": error_response(NO_DATABASE)
         }
     } })
 }
 
+/// `/api/openapi.json`.
 pub fn openapi() -> Value {
     json!({ "get": {
         "summary": "This document",
@@ -255,12 +313,15 @@ pub fn document() -> Value {
                     "type": "object", "required": ["username", "password"],
                     "properties": {
                         "username": { "type": "string", "minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$" },
-                        "password": { "type": "string", "minLength": 12, "description": "At most 128 bytes" }
+                        "password": { "type": "string", "minLength": 12, "maxLength": 128, "description": "At most 128 bytes in UTF-8" }
                     }
                 },
                 "PasswordChange": {
                     "type": "object", "required": ["current_password", "new_password"],
-                    "properties": { "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 12 } }
+                    "properties": {
+                        "current_password": { "type": "string" },
+                        "new_password": { "type": "string", "minLength": 12, "maxLength": 128, "description": "At most 128 bytes in UTF-8" }
+                    }
                 },
                 "User": {
                     "type": "object", "required": ["id", "username", "role", "created_at"],
