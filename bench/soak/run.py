@@ -59,6 +59,7 @@ def main():
                            "--admin", f"127.0.0.1:{admin}", "--echo", f"127.0.0.1:{echo}",
                            "--data", data], stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
+    failed = True
     try:
         for _ in range(200):
             try:
@@ -104,20 +105,25 @@ def main():
               f"{sum(n for s, n in report['status'].items() if s.startswith('2'))}, non-2xx {non2xx}, "
               f"client errors {errors}; p50 {report['latency_ms'].get('p50')} ms, p99 "
               f"{report['latency_ms'].get('p99')} ms")
+        if non2xx:
+            print(f"answers by status: {report['status']}; up's log: {log.name}")
         print()
         print("| process | RSS at start (KiB) | RSS at end (KiB) |")
         print("|---|---|---|")
         for k in first:
             note = " (restarted)" if k != "up" else ""
             print(f"| {k}{note} | {first[k]} | {last.get(k)} |")
-        return 0 if non2xx == 0 and errors == 0 else 1
+        failed = non2xx != 0 or errors != 0
+        return 1 if failed else 0
     finally:
         up.send_signal(signal.SIGTERM)
         try:
             up.wait(timeout=30)
         except subprocess.TimeoutExpired:
             up.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        # A failed run keeps up's log (the servers' warnings and errors are in it).
+        if not failed:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ mod shutdown;
 pub use limit::{ConnectionLimit, ConnectionPermit};
 pub use listen::{
     accept, bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,
-    DEFAULT_BACKLOG,
+    DEFAULT_BACKLOG, UNSENT_LOW_WATER,
 };
 pub use peer::{PeerAddr, Scheme};
 pub use proxy_protocol::read_proxy_header;
