@@ -38,13 +38,13 @@ use std::io;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
 
 pub(crate) use body::BodyReceiver;
 pub(crate) use conn::{Closing, Settings};
 
 use crate::conn::BoxError;
+use crate::transport::Transport;
 use crate::upgrade::Upgraded;
 use crate::RequestBody;
 
@@ -86,7 +86,7 @@ pub(crate) async fn serve<T, S, B>(
     settings: Settings<'_>,
 ) -> Result<(), Error>
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Transport + Send + 'static,
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
