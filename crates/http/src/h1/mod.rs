@@ -22,7 +22,9 @@
 //!   its drain in `feed.rs`, its write queue in `pending.rs` and its socket reads in
 //!   `read.rs`): keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
 //!   asked), pipelined requests answered in order, `Expect: 100-continue`, HEAD, 204/304,
-//!   `Connection: close` either way, unread bodies drained up to 64 KiB on the wire within the
+//!   `Connection: close` either way, a response carrying a
+//!   [`FileRegion`](switchboard_net::FileRegion) sent from its file with `sendfile(2)` on
+//!   plain TCP (`file.rs`, through `transport.rs`; TLS reads the body instead), unread bodies drained up to 64 KiB on the wire within the
 //!   header-read timeout, a lingering close (read and drop up to 2 s) when request bytes may be
 //!   left unread, a graceful close that serves no further pipelined request, upgrades, and the
 //!   [`Activity`](crate::activity::Activity) notes the connection task's timers read.
