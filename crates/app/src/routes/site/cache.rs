@@ -24,7 +24,8 @@ use crate::error::ApiError;
 const MAX_ENTRIES: usize = 4096;
 /// The most bytes its copies and compressed forms may hold.
 const MAX_HELD: usize = 64 << 20;
-/// The most large files it keeps open (each is a file descriptor for as long as it is kept).
+/// The most files it keeps open (large files and large compressed forms: each is a file
+/// descriptor for as long as it is kept).
 const MAX_OPEN: usize = 256;
 
 /// The site directory's files as last read.
@@ -139,10 +140,10 @@ impl Cache {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = entries.map.remove(path) {
             entries.held -= old.asset.held();
-            entries.open -= usize::from(old.asset.is_open_file());
+            entries.open -= old.asset.open_files();
         }
         let held = asset.held();
-        let open = usize::from(asset.is_open_file());
+        let open = asset.open_files();
         if entries.map.len() >= MAX_ENTRIES
             || entries.held + held > MAX_HELD
             || entries.open + open > MAX_OPEN
@@ -162,7 +163,7 @@ impl Cache {
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = entries.map.remove(path) {
             entries.held -= old.asset.held();
-            entries.open -= usize::from(old.asset.is_open_file());
+            entries.open -= old.asset.open_files();
         }
     }
 }

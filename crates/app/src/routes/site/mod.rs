@@ -6,9 +6,10 @@
 //! because a file served per request (stat, open, read, a compression layer compressing it
 //! again) ran at 0.17-0.38x nginx's requests per second.
 //!
-//! - `asset.rs`: [`Asset`](asset::Asset), a file ready to send: in memory up to 256 KiB, else
-//!   the file kept open; its gzip and brotli forms made once, for the types that compress;
-//!   its validators and header values.
+//! - `asset.rs`: [`Asset`](asset::Asset), a file ready to send: in memory up to 64 KiB, else
+//!   the file kept open; its gzip and brotli forms made once, for the types that compress (a
+//!   large one in an anonymous file in memory, to be sent with `sendfile(2)` too); its
+//!   validators and header values.
 //! - `cache.rs`: a directory's assets by request path, checked against the disk at most once
 //!   per `AppConfig::site_recheck`, bounded in entries and bytes.
 //! - `answer.rs`: the answer for an asset: the form the client accepts (`Vary:
