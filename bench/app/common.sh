@@ -12,6 +12,11 @@ baseline_bin=${BASELINE_BIN:-}
 venv=${VENV:-$out/app-venv}
 site_src="$root/crates/app/site/index.html"
 
+# What a caller adds: to switchboard's command line (static.sh: --site), and inside nginx's
+# http block (static.sh: gzip_static).
+switchboard_args=("${switchboard_args[@]}")
+nginx_extra=${nginx_extra:-}
+
 # Every process we started, so that the trap can stop them all, whatever happened.
 started_pids=()
 pid=""
@@ -76,7 +81,8 @@ http {
     tcp_nopush on;
     keepalive_timeout 65s;
     keepalive_requests 1000000;
-    types { text/html html; text/css css; }
+    types { text/html html; text/css css; text/plain txt; }
+    $nginx_extra
     default_type application/octet-stream;
     client_body_temp_path $dir/tmp/client_body;
     proxy_temp_path $dir/tmp/proxy;
@@ -107,7 +113,8 @@ start_server() {
         exe=$baseline_bin
       fi
       taskset -c "$server_core" "$exe" -q serve --listen "127.0.0.1:$p" \
-        --database "sqlite://$dir/app.db" --name bench >"$dir/stderr.log" 2>&1 &
+        --database "sqlite://$dir/app.db" --name bench "${switchboard_args[@]}" \
+        >"$dir/stderr.log" 2>&1 &
       ;;
     nginx)
       write_nginx_conf "$dir" "$p" "${3:-1024}"

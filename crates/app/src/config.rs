@@ -73,6 +73,9 @@ pub struct AppConfig {
     pub name: String,
     /// The pages.
     pub site: Site,
+    /// How long a `--site` file's copy in memory is trusted before the disk is looked at
+    /// again (at the first request after; the file is read again if it changed).
+    pub site_recheck: Duration,
     /// The largest request body, in bytes (413 past it).
     pub body_limit: usize,
     /// Session lifetimes.
@@ -97,6 +100,7 @@ impl Default for AppConfig {
         AppConfig {
             name: "switchboard".into(),
             site: Site::Embedded,
+            site_recheck: Duration::from_secs(1),
             body_limit: 1024 * 1024,
             sessions: SessionPolicy::default(),
             throttle: ThrottlePolicy::default(),

@@ -8,8 +8,10 @@
 //!   answers are private, its OpenAPI description and its fast path, if any; the router, the
 //!   metrics labels and the private-answer rule are read from it), then one file per area:
 //!   `calc.rs` (the stateless `/add` and `/process`), `users.rs` (registration, the admin's
-//!   users table), `auth.rs` (sign in and out, the profile, password change), `site.rs`
-//!   (pages, with ETag/Last-Modified and no path traversal), `health.rs` (`/healthz`,
+//!   users table), `auth.rs` (sign in and out, the profile, password change), `site/`
+//!   (the pages and a `--site` directory's files, from memory: a cache checked against the
+//!   disk at most once a second, gzip and brotli forms made once, ETag/Last-Modified, `Range`,
+//!   large files handed to the server to send with `sendfile(2)`; no path traversal), `health.rs` (`/healthz`,
 //!   `/readyz`, `/metrics`), `jobs.rs` (the scheduled jobs'
 //!   runs, `/api/admin/jobs`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
@@ -19,8 +21,8 @@
 //! - `observe.rs`: the layer every request passes: CSRF, the request timeout, `X-Served-By`,
 //!   security headers, metrics.
 //! - [`AppService`] (`service.rs`): what a server runs; the router, with the fast paths the
-//!   table names (`GET /add`, the embedded home page, a cached session's profile, `POST
-//!   /process`) answered without it.
+//!   table names (`GET /add`, the site's files held in memory (the pages and the table's
+//!   fallback), a cached session's profile, `POST /process`) answered without it.
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
@@ -94,7 +96,7 @@ pub struct StartError(String);
 impl App {
     /// The application over `store`, measuring time with `clock`.
     pub fn new(store: Store, config: AppConfig, clock: Clock) -> Result<App, StartError> {
-        let site = SiteFiles::load(&config.site).map_err(StartError)?;
+        let site = SiteFiles::load(&config.site, config.site_recheck).map_err(StartError)?;
         let passwords = auth::Passwords::new(config.argon2_memory_kib)
             .map_err(|e| StartError(format!("password hashing: {}", e.message)))?;
         let served_by = HeaderValue::from_str(&config.name).map_err(|_| {

@@ -1,9 +1,9 @@
 //! [`AppService`]: the application as the tower service a server runs.
 //!
 //! It is the router, except for the routes whose table entry (`routes/mod.rs`) has a fast
-//! path: a `GET` answerable without waiting for anything (`/add`, the embedded home page when
-//! the client asks for no compression, `/api/profile` when the session cache vouches for the
-//! session) is answered at once, and `POST /process` and `/api/process` after reading the body,
+//! path: a `GET` or `HEAD` answerable without waiting for anything (`/add`, the site's files
+//! from memory, on the pages' routes and the table's fallback alike, `/api/profile` when the
+//! session cache vouches for the session) is answered at once, and `POST /process` and `/api/process` after reading the body,
 //! under the same CSRF check and timeout. Each calls the function its route's handler calls
 //! and is stamped and counted by the same `observe::finish`, without axum's dynamic dispatch
 //! and middleware boxing, which cost more than the answers themselves: 1.1x to 1.5x the
@@ -66,12 +66,12 @@ impl AppService {
         let Some(Fast::Get(answer)) = route.fast() else {
             return None;
         };
-        if req.method() != Method::GET {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
             return None;
         }
         let started = Instant::now();
         let mut response = answer(&self.app, req.uri(), req.headers())?;
-        observe::finish(&self.app, route, &Method::GET, started, &mut response);
+        observe::finish(&self.app, route, req.method(), started, &mut response);
         Some(response)
     }
 }

@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::TokioIo;
 use switchboard_net::{ConnectionPermit, Shutdown, TaskTracker};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +27,7 @@ use tower_service::Service;
 use crate::activity::{Activity, Verdict, DRAIN_QUIET};
 use crate::io::ConnIo;
 use crate::service::ConnService;
+use crate::transport::Transport;
 use crate::{h1, Limits, RequestBody, Scheme};
 
 /// The boxed error hyper and http-body use.
@@ -248,7 +249,7 @@ async fn run<T, S, B>(
     activity: Arc<Activity>,
 ) -> Ending
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Transport + Send + 'static,
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send

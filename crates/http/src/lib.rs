@@ -95,6 +95,7 @@ pub use switchboard_wire::origin;
 mod server;
 mod service;
 mod tls;
+mod transport;
 pub mod upgrade;
 
 pub use body::{BodyError, RequestBody};

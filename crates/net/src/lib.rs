@@ -20,14 +20,18 @@
 //!   shutdown, shrugging off errors about one connection and pausing on the others.
 //! - [`PeerAddr`] and [`Scheme`]: who a request's client is and whether it came over TLS, as
 //!   servers stamp them on requests (here, so that code reading them needs no server).
+//! - [`FileRegion`]: a response body that is part of an open file, which a server may send
+//!   with `sendfile(2)` instead of reading it (here, so that the application needs no server).
 #![forbid(unsafe_code)]
 
+mod file;
 mod limit;
 mod listen;
 mod peer;
 mod proxy_protocol;
 mod shutdown;
 
+pub use file::FileRegion;
 pub use limit::{ConnectionLimit, ConnectionPermit};
 pub use listen::{
     accept, bind_tcp, bind_udp, is_transient_accept_error, resolve, BindError, ResolveError,

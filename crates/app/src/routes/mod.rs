@@ -9,7 +9,8 @@
 //! - `service.rs` takes an entry's [`Fast`] path, where it has one.
 //!
 //! A path the site serves but the table does not name (`/style.css`, a `--site` directory's
-//! files) goes to the site's handler, the router's fallback.
+//! files) goes to the site: its handler is the router's fallback, and its cache the
+//! fallback's fast path ([`FALLBACK_FAST`]).
 
 pub mod auth;
 pub mod calc;
@@ -22,13 +23,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde_json::Value;
-use tower_http::compression::CompressionLayer;
 
 use crate::error::ApiError;
 use crate::{observe, openapi, App};
@@ -53,8 +53,6 @@ pub struct Route {
     /// Its answers carry tokens or a user's data: they say `Cache-Control: no-store`, so no
     /// cache keeps them.
     pub private: bool,
-    /// A page: compressed (gzip or brotli) when the client accepts it, as the site's files are.
-    pub page: bool,
     /// Its path item in the OpenAPI document (`openapi.rs`), for the routes it describes.
     pub openapi: Option<fn() -> Value>,
     /// An answer without the router, for the routes where the benchmark shows it pays.
@@ -62,13 +60,12 @@ pub struct Route {
 }
 
 impl Route {
-    /// `path`, answered by `methods`: public, not a page, undocumented, no fast path.
+    /// `path`, answered by `methods`: public, undocumented, no fast path.
     const fn new(path: &'static str, methods: fn() -> MethodRouter<App>) -> Route {
         Route {
             path,
             methods,
             private: false,
-            page: false,
             openapi: None,
             fast: None,
         }
@@ -79,10 +76,6 @@ impl Route {
             private: true,
             ..self
         }
-    }
-
-    const fn page(self) -> Route {
-        Route { page: true, ..self }
     }
 
     const fn openapi(self, item: fn() -> Value) -> Route {
@@ -108,8 +101,8 @@ pub type DirectFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 /// themselves. `service.rs` takes it; stamping and counting are `observe.rs`'s either way.
 #[derive(Clone, Copy)]
 pub enum Fast {
-    /// A `GET` answered from the request's head, with nothing to wait for; `None` leaves the
-    /// request to the router.
+    /// A `GET` (or `HEAD`, whose answer is the same without its body) answered from the
+    /// request's head, with nothing to wait for; `None` leaves the request to the router.
     Get(fn(&App, &Uri, &HeaderMap) -> Option<Response>),
     /// A `POST` answered after reading its body, under the router's CSRF check and request
     /// timeout ([`observe::guarded`]).
@@ -118,12 +111,8 @@ pub enum Fast {
 
 /// Every route the application answers.
 pub const ROUTES: &[Route] = &[
-    Route::new(HOME, || get(site::serve))
-        .page()
-        .fast(Fast::Get(embedded_home)),
-    Route::new("/index.html", || get(site::serve))
-        .page()
-        .fast(Fast::Get(embedded_home)),
+    Route::new(HOME, || get(site::serve)).fast(Fast::Get(site::cached)),
+    Route::new("/index.html", || get(site::serve)).fast(Fast::Get(site::cached)),
     Route::new("/add", || get(calc::add))
         .openapi(openapi::add)
         .fast(Fast::Get(|_, uri, _| Some(calc::answer_add(uri.query())))),
@@ -166,14 +155,10 @@ pub const ROUTES: &[Route] = &[
     .openapi(openapi::openapi),
 ];
 
-/// The embedded home page, when the client asks for no compression (else the router's
-/// compression layer has a say).
-fn embedded_home(app: &App, _: &Uri, headers: &HeaderMap) -> Option<Response> {
-    if headers.contains_key(header::ACCEPT_ENCODING) {
-        return None;
-    }
-    site::embedded_index(app.site(), headers)
-}
+/// The fast path of every path the table does not name: the site's file from memory, when
+/// it is there (its compressed forms made once; no stat, open or read); otherwise the router's
+/// fallback, [`site::serve`], reads the disk.
+pub const FALLBACK_FAST: Fast = Fast::Get(site::cached);
 
 /// `POST /process` and `/api/process`: the handler's answer, without the router.
 fn process(app: App, route: RouteId, req: Request) -> DirectFuture {
@@ -227,26 +212,24 @@ impl RouteId {
         self.route().is_some_and(|route| route.private)
     }
 
-    /// Its way around the router, if it has one.
+    /// Its way around the router, if it has one; the fallback's is [`FALLBACK_FAST`].
     pub fn fast(self) -> Option<Fast> {
-        self.route().and_then(|route| route.fast)
+        match self.route() {
+            Some(route) => route.fast,
+            None => Some(FALLBACK_FAST),
+        }
     }
 }
 
 /// Builds the application's router from [`ROUTES`].
 pub fn router(app: App) -> Router {
-    let mut api = Router::new();
-    // The pages, compressed when the client accepts it (gzip or brotli); the site's files
-    // are the fallback.
-    let mut pages = Router::new().fallback(site::serve);
+    // The site's files are the fallback; they come compressed (gzip or brotli) when the
+    // client accepts it, each form made once (`site/asset.rs`), not by a layer per answer.
+    let mut router = Router::new().fallback(site::serve);
     for route in ROUTES {
-        if route.page {
-            pages = pages.route(route.path, (route.methods)());
-        } else {
-            api = api.route(route.path, (route.methods)());
-        }
+        router = router.route(route.path, (route.methods)());
     }
-    api.merge(pages.layer(CompressionLayer::new().gzip(true).br(true)))
+    router
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response()
         })

@@ -13,6 +13,7 @@ mod openapi;
 mod ops;
 mod sessions;
 mod site;
+mod site_cache;
 mod users;
 
 use std::net::{IpAddr, SocketAddr};

@@ -115,8 +115,10 @@ async fn directory_site(backend: Backend) {
     #[cfg(unix)]
     std::os::unix::fs::symlink(&dir, root.join("link-out")).unwrap();
 
+    // Every request looks at the disk (the cache's recheck period is `site_cache.rs`'s).
     let config = AppConfig {
         site: Site::Dir(root.clone()),
+        site_recheck: Duration::ZERO,
         ..test_config()
     };
     let app = start_on(store, dir, config).await;

@@ -22,7 +22,9 @@
 //!   its drain in `feed.rs`, its write queue in `pending.rs` and its socket reads in
 //!   `read.rs`): keep-alive by HTTP/1.1's rules (HTTP/1.0 only when
 //!   asked), pipelined requests answered in order, `Expect: 100-continue`, HEAD, 204/304,
-//!   `Connection: close` either way, unread bodies drained up to 64 KiB on the wire within the
+//!   `Connection: close` either way, a response carrying a
+//!   [`FileRegion`](switchboard_net::FileRegion) sent from its file with `sendfile(2)` on
+//!   plain TCP (`file.rs`, through `transport.rs`; TLS reads the body instead), unread bodies drained up to 64 KiB on the wire within the
 //!   header-read timeout, a lingering close (read and drop up to 2 s) when request bytes may be
 //!   left unread, a graceful close that serves no further pipelined request, upgrades, and the
 //!   [`Activity`](crate::activity::Activity) notes the connection task's timers read.
@@ -38,13 +40,13 @@ use std::io;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response, StatusCode};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
 
 pub(crate) use body::BodyReceiver;
 pub(crate) use conn::{Closing, Settings};
 
 use crate::conn::BoxError;
+use crate::transport::Transport;
 use crate::upgrade::Upgraded;
 use crate::RequestBody;
 
@@ -86,7 +88,7 @@ pub(crate) async fn serve<T, S, B>(
     settings: Settings<'_>,
 ) -> Result<(), Error>
 where
-    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: Transport + Send + 'static,
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,

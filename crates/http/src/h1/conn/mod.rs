@@ -14,10 +14,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tower_service::Service;
 
 mod feed;
+mod file;
 mod pending;
 mod read;
 
@@ -28,6 +29,7 @@ use crate::conn::BoxError;
 use crate::h1::encode::{self, Framing as Out};
 use crate::h1::head::{self, Head, Refusal};
 use crate::h1::Error;
+use crate::transport::Transport;
 use crate::upgrade::{self, UpgradeSender};
 use crate::{PeerAddr, RequestBody, Scheme};
 use feed::Feed;
@@ -131,7 +133,7 @@ enum HeadError {
 
 impl<'a, T, S, B> Conn<'a, T, S>
 where
-    T: AsyncRead + AsyncWrite + Unpin,
+    T: Transport,
     S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -332,6 +334,15 @@ where
             });
         }
         drop(upgrade);
+        if let Some(region) = self.file_to_send(&parts.extensions, framing) {
+            self.send_file(region).await?;
+            self.flush().await?;
+            return Ok(if keep {
+                Outcome::KeepAlive
+            } else {
+                Outcome::Close
+            });
+        }
 
         let mut sent = 0;
         let mut ended = framing == Out::None || body.is_end_stream();
