@@ -21,6 +21,8 @@
 //! - [`AppService`] (`service.rs`): what a server runs; the router, with the fast paths the
 //!   table names (`GET /add`, the embedded home page, a cached session's profile, `POST
 //!   /process`) answered without it.
+//! - `feed.rs`: the feed's fan-out, from the database's events to this server's event
+//!   streams (one pump task, one broadcast ring).
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
@@ -39,6 +41,7 @@ mod clock;
 mod config;
 mod error;
 mod extract;
+mod feed;
 mod metrics;
 mod observe;
 mod openapi;
@@ -50,7 +53,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::http::HeaderValue;
 pub use clock::Clock;
-pub use config::{AppConfig, SessionPolicy, Site, ThrottlePolicy};
+pub use config::{AppConfig, FeedPolicy, SessionPolicy, Site, ThrottlePolicy};
 pub use error::ApiError;
 pub use metrics::Metrics;
 use routes::site::SiteFiles;
@@ -72,6 +75,7 @@ struct Inner {
     metrics: Metrics,
     sessions: auth::cache::SessionCache,
     login_attempts: auth::throttle::InFlight,
+    feed: feed::Hub,
     site: SiteFiles,
     served_by: HeaderValue,
     open_connections: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
@@ -103,6 +107,7 @@ impl App {
                 config.name
             ))
         })?;
+        let feed = feed::Hub::new(config.feed.buffer);
         Ok(App {
             inner: Arc::new(Inner {
                 store,
@@ -112,6 +117,7 @@ impl App {
                 metrics: Metrics::default(),
                 sessions: auth::cache::SessionCache::default(),
                 login_attempts: auth::throttle::InFlight::default(),
+                feed,
                 site,
                 served_by,
                 open_connections: OnceLock::new(),
@@ -204,6 +210,10 @@ impl App {
 
     pub(crate) fn login_attempts(&self) -> &auth::throttle::InFlight {
         &self.inner.login_attempts
+    }
+
+    pub(crate) fn feed(&self) -> &feed::Hub {
+        &self.inner.feed
     }
 
     pub(crate) fn site(&self) -> &SiteFiles {

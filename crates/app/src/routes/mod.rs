@@ -13,8 +13,10 @@
 
 pub mod auth;
 pub mod calc;
+pub mod events;
 pub mod health;
 pub mod jobs;
+pub mod posts;
 pub mod site;
 pub mod users;
 
@@ -25,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use serde_json::Value;
 use tower_http::compression::CompressionLayer;
@@ -158,6 +160,15 @@ pub const ROUTES: &[Route] = &[
     Route::new("/api/admin/jobs", || get(jobs::list))
         .private()
         .openapi(openapi::admin_jobs),
+    Route::new("/api/posts", || post(posts::create).get(posts::list))
+        .private()
+        .openapi(posts::openapi_posts),
+    Route::new("/api/posts/{id}", || delete(posts::delete))
+        .private()
+        .openapi(posts::openapi_post),
+    Route::new("/api/events", || get(events::stream))
+        .private()
+        .openapi(events::openapi),
     Route::new("/api/openapi.json", || {
         // Made once per router, shared by every answer.
         let document = axum::Json(openapi::document());
@@ -194,11 +205,17 @@ impl RouteId {
     /// Every path the table does not name.
     pub const FALLBACK: RouteId = RouteId(ROUTES.len());
 
-    /// The entry for `path`.
+    /// The entry for `path`: the one naming it exactly, else one whose template (`{id}` for
+    /// any one segment) it fits.
     pub fn of(path: &str) -> RouteId {
         ROUTES
             .iter()
             .position(|route| route.path == path)
+            .or_else(|| {
+                ROUTES
+                    .iter()
+                    .position(|route| route.path.contains('{') && fits(route.path, path))
+            })
             .map_or(Self::FALLBACK, RouteId)
     }
 
@@ -231,6 +248,17 @@ impl RouteId {
     pub fn fast(self) -> Option<Fast> {
         self.route().and_then(|route| route.fast)
     }
+}
+
+/// Whether `path` fits `template`: the same segments, a `{name}` segment standing for any one
+/// that is not empty.
+fn fits(template: &str, path: &str) -> bool {
+    let mut segments = path.split('/');
+    template.split('/').all(|want| match segments.next() {
+        Some(got) if want.starts_with('{') => !got.is_empty(),
+        Some(got) => got == want,
+        None => false,
+    }) && segments.next().is_none()
 }
 
 /// Builds the application's router from [`ROUTES`].
