@@ -11,7 +11,8 @@
 //!   users table), `auth.rs` (sign in and out, the profile, password change), `site.rs`
 //!   (pages, with ETag/Last-Modified and no path traversal), `health.rs` (`/healthz`,
 //!   `/readyz`, `/metrics`), `jobs.rs` (the scheduled jobs'
-//!   runs, `/api/admin/jobs`).
+//!   runs, `/api/admin/jobs`), `posts.rs` (`/api/posts`), `events.rs` (`/api/events`, the
+//!   feed as server-sent events), `feed.rs` (the `/feed` page, from `pages/`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
 //!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's

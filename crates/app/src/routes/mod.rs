@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod calc;
 pub mod events;
+pub mod feed;
 pub mod health;
 pub mod jobs;
 pub mod posts;
@@ -166,6 +167,9 @@ pub const ROUTES: &[Route] = &[
     Route::new("/api/posts/{id}", || delete(posts::delete))
         .private()
         .openapi(posts::openapi_post),
+    Route::new("/feed", || get(feed::page)).private().page(),
+    Route::new("/feed.js", || get(feed::script)).page(),
+    Route::new("/feed.css", || get(feed::style)).page(),
     Route::new("/api/events", || get(events::stream))
         .private()
         .openapi(events::openapi),

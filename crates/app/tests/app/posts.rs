@@ -256,7 +256,45 @@ async fn ten_posts_a_minute(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
+async fn the_feed_page(backend: Backend) {
+    let app = start(backend).await;
+    let anon = Client::new(&app);
+    let a = anon.get("/feed").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.header("location"), Some("/?signin=required#signin"));
+    let ann = signed_in(&app, "ann").await;
+    let a = ann.get("/feed").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    assert!(a
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    let page = a.text();
+    assert!(page.contains(r#"<script src="/feed.js" defer></script>"#));
+    assert!(
+        !page.contains("<script>"),
+        "no inline script: the CSP forbids it"
+    );
+    for (path, content_type, says) in [
+        (
+            "/feed.js",
+            "text/javascript; charset=utf-8",
+            "new EventSource(",
+        ),
+        ("/feed.css", "text/css; charset=utf-8", ".posts"),
+    ] {
+        let a = anon.get(path).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        assert_eq!(a.header("content-type"), Some(content_type));
+        assert!(a.text().contains(says), "{path}");
+    }
+    app.running.stop().await.unwrap();
+}
+
 both_backends!(
+    the_feed_page,
     only_signed_in_users,
     what_a_post_may_be,
     paging_newest_first,
