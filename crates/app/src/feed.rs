@@ -16,13 +16,15 @@
 //! take, however many listeners and however slow.
 //!
 //! The pump starts with the first listener (`Hub::start`) and stops when the hub is dropped.
+//! When the server shuts down, `Hub::close` ends every stream at once: an event stream never
+//! finishes by itself, and the server would otherwise wait out its grace period for each.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard_store::{FeedEvent, FeedEventKind, Post, Store, StoreError};
-use tokio::sync::{broadcast, Notify, OnceCell};
+use tokio::sync::{broadcast, watch, Notify, OnceCell};
 use tokio::task::AbortHandle;
 
 /// Events read from the table at a time.
@@ -78,6 +80,8 @@ pub struct Hub {
     /// Set once the pump runs: it has read where the feed stands, so every event after that
     /// will be sent into the ring.
     pump: OnceCell<Pump>,
+    /// True once the server is shutting down: every stream ends (`Hub::close`).
+    closing: watch::Sender<bool>,
 }
 
 /// The running pump, aborted with the hub.
@@ -106,7 +110,19 @@ impl Hub {
             events,
             wake: Arc::new(Notify::new()),
             pump: OnceCell::new(),
+            closing: watch::Sender::new(false),
         }
+    }
+
+    /// Whether the streams are to end: true once [`Hub::close`] has been called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Ends every stream, now and from now on (the server is shutting down): each client
+    /// reconnects, to a server that is not, and is replayed from where it got to.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
     }
 
     /// A new listener's place in the ring: every event the pump sends from now on.

@@ -157,6 +157,13 @@ impl App {
         self.inner.passwords.hash(password).await
     }
 
+    /// Ends every event stream (`/api/events`) this server holds, now and from now on: for
+    /// shutdown, which would otherwise wait out its grace period for streams that never end.
+    /// Their clients reconnect (to another server, behind a balancer) and miss nothing.
+    pub fn close_streams(&self) {
+        self.inner.feed.close();
+    }
+
     /// Writes what the metrics counted since the last flush into the database's hourly
     /// request statistics (for the daily report). On failure the counts are kept for the next
     /// flush.

@@ -373,3 +373,58 @@ async fn postgres_listener_wakes_on_another_stores_commit() {
     )
     .await;
 }
+
+/// The listener's connection killed (a server restart, a network cut): `changed` returns
+/// once it is made again, so the reader catches up from the table, and notifications come
+/// again after.
+#[tokio::test]
+async fn postgres_listener_comes_back_after_its_connection_is_killed() {
+    with_postgres(
+        "feed::postgres_listener_comes_back_after_its_connection_is_killed",
+        |target| async move {
+            let (a, b) = (target.open().await, target.open().await);
+            let mut listener = a.feed_listener().await.unwrap().expect("a listener");
+            let ann = b.create_user("ann", "h", Role::User, t(0)).await.unwrap();
+            let mut raw = target.raw().await;
+            // This listener's connection, by its channel: other tests run beside this one.
+            let killed: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE query = 'LISTEN \"switchboard_feed_' || left(md5($1), 16) || '\"'",
+            )
+            .bind(&target.schema)
+            .fetch_all(&mut raw)
+            .await
+            .unwrap();
+            assert!(
+                !killed.is_empty() && killed.iter().all(|k| *k),
+                "{killed:?}"
+            );
+            // Posted while the listener is down: its notification is lost.
+            let (_, missed) = post(&b, ann.id, "while down", 0).await;
+            // `changed` fails (the connection is gone) or returns once it is back; either way,
+            // within a few tries it is back and says so.
+            let back = async {
+                while listener.changed().await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), back)
+                .await
+                .expect("the listener came back");
+            assert_eq!(
+                a.feed_events_after(0, 10).await.unwrap()[0].id,
+                missed,
+                "the reader catches up from the table"
+            );
+            post(&b, ann.id, "after", 0).await;
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while listener.changed().await.is_err() {}
+            })
+            .await
+            .expect("notified again");
+            a.close().await;
+            b.close().await;
+        },
+    )
+    .await;
+}

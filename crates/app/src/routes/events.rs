@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_store::Store;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::watch;
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -77,6 +78,7 @@ pub async fn stream(
     };
     let listener = Listener {
         live,
+        closing: hub.closing(),
         store: app.store().clone(),
         seen: after,
         replay: VecDeque::new(),
@@ -93,6 +95,8 @@ pub async fn stream(
 struct Listener {
     /// Its place in the server's ring.
     live: broadcast::Receiver<Arc<Announced>>,
+    /// True once the server shuts down: the stream ends.
+    closing: watch::Receiver<bool>,
     /// Where the replay is read from.
     store: Store,
     /// Every event up to this id has been sent, is queued in `replay`, or needs no sending
@@ -116,6 +120,9 @@ impl Listener {
 
     /// The next event to send; `None` ends the stream.
     async fn next(&mut self) -> Option<Event> {
+        if *self.closing.borrow() {
+            return None;
+        }
         if !self.greeted {
             self.greeted = true;
             return Some(Event::default().retry(RETRY));
@@ -145,7 +152,11 @@ impl Listener {
                 // Done with the table: the page's memory goes back while the stream idles.
                 self.replay = VecDeque::new();
             }
-            match self.live.recv().await {
+            let received = tokio::select! {
+                received = self.live.recv() => received,
+                _ = self.closing.wait_for(|closing| *closing) => return None,
+            };
+            match received {
                 Ok(announced) if announced.id <= self.seen => continue,
                 Ok(announced) => return Some(self.send(&announced)),
                 Err(RecvError::Lagged(missed)) => {

@@ -348,7 +348,25 @@ async fn a_slow_reader_is_dropped(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
+/// A server shutting down ends its streams at once (their clients reconnect elsewhere)
+/// rather than waiting out its grace period for them.
+async fn shutting_down_ends_the_streams(backend: Backend) {
+    let app = start_with(backend, test_config()).await;
+    let ann = signed_in(&app, "ann").await;
+    let mut events = Events::open(&ann, "", None).await;
+    let started = tokio::time::Instant::now();
+    let stopping = tokio::spawn(app.running.stop());
+    assert_eq!(events.next().await, None, "the stream ended");
+    stopping.await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
+
 both_backends!(
+    shutting_down_ends_the_streams,
     posts_and_deletions_stream_live,
     last_event_id_replays_what_was_missed,
     replay_survives_a_restart,
@@ -357,10 +375,11 @@ both_backends!(
 );
 
 /// Two servers on one PostgreSQL database: a post through one reaches a listener of the
-/// other (the database's notifications), and so does a deletion.
+/// other (the database's notifications), and so does a deletion, also across the loss of
+/// the servers' notification connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_servers_share_the_feed() {
-    let Some((store, other, dir)) = crate::shared_postgres().await else {
+    let Some((store, other, dir, schema)) = crate::shared_postgres().await else {
         eprintln!("skipped: SWITCHBOARD_TEST_POSTGRES is not set, so postgres_servers_share_the_feed did not run");
         return;
     };
@@ -386,6 +405,26 @@ async fn postgres_servers_share_the_feed() {
         (gone.event.as_str(), gone.data),
         ("delete", json!({ "id": mine["id"] }))
     );
+    assert_eq!(on_a.next().await.unwrap().id, gone.id);
+
+    // Both servers' notification connections killed: what is posted meanwhile still comes,
+    // read from the table once they are back, and so does what is posted after.
+    let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap();
+    let kill = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE query = 'LISTEN \"switchboard_feed_' || left(md5('{schema}'), 16) || '\"'"
+    );
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-t", "-A", "-d", &url, "-c", &kill])
+        .output()
+        .expect("run psql");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2", "{out:?}");
+    let meanwhile = post(&bob_on_b, "while the notifications were down").await;
+    assert_eq!(on_a.next().await.unwrap().data, meanwhile);
+    assert_eq!(on_b.next().await.unwrap().data, meanwhile);
+    let after = post(&ann_on_a, "after").await;
+    assert_eq!(on_b.next().await.unwrap().data, after);
+    assert_eq!(on_a.next().await.unwrap().data, after);
     drop((on_a, on_b));
     a.running.stop().await.unwrap();
     b.running.stop().await.unwrap();

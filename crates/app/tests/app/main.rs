@@ -76,9 +76,9 @@ pub async fn fresh_store(backend: Backend) -> Option<(Store, PathBuf)> {
     Some((store, dir))
 }
 
-/// Two stores on one fresh PostgreSQL schema, as two servers on one database have: `None`
-/// when no server was given.
-pub async fn shared_postgres() -> Option<(Store, Store, PathBuf)> {
+/// Two stores on one fresh PostgreSQL schema, as two servers on one database have, and the
+/// schema's name: `None` when no server was given.
+pub async fn shared_postgres() -> Option<(Store, Store, PathBuf, String)> {
     let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok()?;
     let dir = std::env::temp_dir().join(unique("switchboard_app_test"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -91,7 +91,7 @@ pub async fn shared_postgres() -> Option<(Store, Store, PathBuf)> {
         stores.push(store);
     }
     let second = stores.pop()?;
-    Some((stores.pop()?, second, dir))
+    Some((stores.pop()?, second, dir, schema))
 }
 
 /// Starts the application on `store` with `config`, on a manual clock.
@@ -113,6 +113,13 @@ pub async fn start_on_with_limits(
     let gauge = server.connections();
     app.set_connection_gauge(move || gauge.open());
     let shutdown = Shutdown::new();
+    tokio::spawn({
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        async move {
+            shutdown.wait().await;
+            app.close_streams();
+        }
+    });
     let service = app.service();
     let running = Running::spawn(addr, shutdown.clone(), server.serve(service, shutdown));
     TestApp {
