@@ -6,8 +6,9 @@
 //! no task, no buffer of its own). The pump reads when woken: on PostgreSQL by the store's
 //! [`FeedListener`](switchboard_store::FeedListener), so a post made through any server on the
 //! database reaches this one's listeners, and also after the listener's connection is made
-//! again; on SQLite, where one process serves the file, by this server's own handlers after
-//! they commit ([`Hub::wake`]). Either way it reads every event after the last it sent, so a
+//! again; on SQLite, which has no notifications, by this server's own handlers after they
+//! commit ([`Hub::wake`]), and every quarter of a second while anyone listens, for the other
+//! servers on the same file. Either way it reads every event after the last it sent, so a
 //! lost notification only delays events, never loses them.
 //!
 //! A listener that falls [`FeedPolicy::buffer`](crate::FeedPolicy::buffer) events behind
@@ -29,6 +30,8 @@ use tokio::task::AbortHandle;
 
 /// Events read from the table at a time.
 const PAGE: u32 = 100;
+/// How often the pump reads a SQLite feed's table for other processes' events.
+const POLL: Duration = Duration::from_millis(250);
 /// How long the pump waits before reading again after the database failed it.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -179,7 +182,19 @@ async fn pump(
                     continue;
                 }
             }
-            None => wake.notified().await,
+            // SQLite: this server's own commits wake it at once; another process's on the
+            // same file (`up` runs several servers on one) are found by reading the table
+            // every `POLL` while anyone listens.
+            None => {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {
+                        if events.receiver_count() == 0 {
+                            continue;
+                        }
+                    }
+                }
+            }
         }
         loop {
             match store.feed_events_after(last, PAGE).await {

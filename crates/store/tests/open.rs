@@ -300,9 +300,9 @@ async fn postgres_reopen_keeps_data_and_schema() {
             .await
             .unwrap();
             assert_eq!(
-                n, 7,
+                n, 9,
                 "users, sessions, login_failures, job_runs, request_counts, request_latency, \
-                 switchboard_migrations"
+                 posts, feed_events, switchboard_migrations"
             );
         },
     )

@@ -306,7 +306,11 @@ async fn a_slow_reader_is_dropped(backend: Backend) {
     }
     post(&bob, &text).await;
 
-    // Now it reads: what the sockets held, then the end of the stream.
+    // Now it reads, with a window wide enough to drain the sockets at once: what they held,
+    // then the end of the stream.
+    socket2::SockRef::from(&slow)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
     let read_all = async {
         let mut chunk = vec![0; 64 * 1024];
         loop {
@@ -426,6 +430,32 @@ async fn postgres_servers_share_the_feed() {
     assert_eq!(on_b.next().await.unwrap().data, after);
     assert_eq!(on_a.next().await.unwrap().data, after);
     drop((on_a, on_b));
+    a.running.stop().await.unwrap();
+    b.running.stop().await.unwrap();
+}
+
+/// Two servers on one SQLite file (as `up` runs them): SQLite has no notifications, but a
+/// post through one still reaches the other's listeners, within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_servers_on_one_file_share_the_feed() {
+    let (store, dir) = fresh_store(Backend::Sqlite).await.unwrap();
+    let url = format!("sqlite://{}", dir.join("app.db").display());
+    let other = switchboard_app::Store::open(&url).await.unwrap();
+    let a = start_on(store, dir.clone(), test_config()).await;
+    let b = start_on(other, dir, test_config()).await;
+    let ann_on_a = signed_in(&a, "ann").await;
+    let mut bob_on_b = Client::new(&b);
+    bob_on_b.register("bob", crate::PASSWORD).await;
+    bob_on_b.login("bob", crate::PASSWORD).await;
+
+    let mut on_a = Events::open(&ann_on_a, "", None).await;
+    let made = post(&bob_on_b, "from b").await;
+    let got = on_a
+        .next_within(Duration::from_secs(1))
+        .await
+        .expect("b's post on a within a second");
+    assert_eq!(got.data, made);
+    drop(on_a);
     a.running.stop().await.unwrap();
     b.running.stop().await.unwrap();
 }
