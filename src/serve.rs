@@ -261,7 +261,15 @@ async fn run(settings: Settings) -> Result<(), Failure> {
         database = %store.backend(),
         "application server listening"
     );
+    let closer = tokio::spawn({
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        async move {
+            shutdown.wait().await;
+            app.close_streams();
+        }
+    });
     let served = server.serve(app.service(), shutdown).await;
+    closer.abort();
     flusher.abort();
     if let Err(e) = app.flush_request_stats().await {
         tracing::warn!(error = %e, "the last request statistics could not be written");

@@ -66,6 +66,32 @@ impl Default for ThrottlePolicy {
     }
 }
 
+/// The feed (`/api/posts`, `/api/events`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedPolicy {
+    /// Posts one user may make in [`FeedPolicy::window`]; past it, 429 with Retry-After.
+    pub posts_per_window: u32,
+    /// The sliding window posts are counted over.
+    pub window: Duration,
+    /// Events a listener may fall behind by before it is dropped (it reconnects with
+    /// `Last-Event-ID` and is replayed from the database): the length of the one ring of
+    /// events every listener of the server reads from.
+    pub buffer: usize,
+    /// How often an idle event stream gets a comment, so proxies and browsers keep it open.
+    pub keep_alive: Duration,
+}
+
+impl Default for FeedPolicy {
+    fn default() -> Self {
+        FeedPolicy {
+            posts_per_window: 10,
+            window: Duration::from_secs(60),
+            buffer: 256,
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
 /// Everything the application needs to know.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
@@ -93,6 +119,8 @@ pub struct AppConfig {
     /// limits per address count the client, not the proxy. From anyone else the field is
     /// ignored, so no client can pick its own address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The feed's limits.
+    pub feed: FeedPolicy,
 }
 
 impl Default for AppConfig {
@@ -108,6 +136,7 @@ impl Default for AppConfig {
             request_timeout: Duration::from_secs(30),
             argon2_memory_kib: 19 * 1024,
             trusted_proxies: Vec::new(),
+            feed: FeedPolicy::default(),
         }
     }
 }

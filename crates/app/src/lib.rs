@@ -13,7 +13,8 @@
 //!   disk at most once a second, gzip and brotli forms made once, ETag/Last-Modified, `Range`,
 //!   large files handed to the server to send with `sendfile(2)`; no path traversal), `health.rs` (`/healthz`,
 //!   `/readyz`, `/metrics`), `jobs.rs` (the scheduled jobs'
-//!   runs, `/api/admin/jobs`).
+//!   runs, `/api/admin/jobs`), `posts.rs` (`/api/posts`), `events.rs` (`/api/events`, the
+//!   feed as server-sent events), `feed.rs` (the `/feed` page, from `pages/`).
 //! - `auth/`: `password.rs` (Argon2id on the blocking pool, bounded), `session.rs` (tokens,
 //!   cookies, the [`Authenticated`](auth::Authenticated) extractor), `csrf.rs`, `throttle.rs`.
 //! - [`ApiError`]: every error as `{"error": ...}` with its status; `extract.rs` makes axum's
@@ -23,6 +24,8 @@
 //! - [`AppService`] (`service.rs`): what a server runs; the router, with the fast paths the
 //!   table names (`GET /add`, the site's files held in memory (the pages and the table's
 //!   fallback), a cached session's profile, `POST /process`) answered without it.
+//! - `feed.rs`: the feed's fan-out, from the database's events to this server's event
+//!   streams (one pump task, one broadcast ring).
 //! - `openapi.rs`, `pages.rs`, `metrics.rs`.
 //!
 //! The application knows nothing of sockets or TLS: `switchboard-http` serves the router and
@@ -41,6 +44,7 @@ mod clock;
 mod config;
 mod error;
 mod extract;
+mod feed;
 mod metrics;
 mod observe;
 mod openapi;
@@ -52,7 +56,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::http::HeaderValue;
 pub use clock::Clock;
-pub use config::{AppConfig, SessionPolicy, Site, ThrottlePolicy};
+pub use config::{AppConfig, FeedPolicy, SessionPolicy, Site, ThrottlePolicy};
 pub use error::ApiError;
 pub use metrics::Metrics;
 use routes::site::SiteFiles;
@@ -74,6 +78,7 @@ struct Inner {
     metrics: Metrics,
     sessions: auth::cache::SessionCache,
     login_attempts: auth::throttle::InFlight,
+    feed: feed::Hub,
     site: SiteFiles,
     served_by: HeaderValue,
     open_connections: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
@@ -105,6 +110,7 @@ impl App {
                 config.name
             ))
         })?;
+        let feed = feed::Hub::new(config.feed.buffer);
         Ok(App {
             inner: Arc::new(Inner {
                 store,
@@ -114,6 +120,7 @@ impl App {
                 metrics: Metrics::default(),
                 sessions: auth::cache::SessionCache::default(),
                 login_attempts: auth::throttle::InFlight::default(),
+                feed,
                 site,
                 served_by,
                 open_connections: OnceLock::new(),
@@ -150,6 +157,13 @@ impl App {
     /// Hashes a password the way registration does (for `switchboard users create`).
     pub async fn hash_password(&self, password: String) -> Result<String, ApiError> {
         self.inner.passwords.hash(password).await
+    }
+
+    /// Ends every event stream (`/api/events`) this server holds, now and from now on: for
+    /// shutdown, which would otherwise wait out its grace period for streams that never end.
+    /// Their clients reconnect (to another server, behind a balancer) and miss nothing.
+    pub fn close_streams(&self) {
+        self.inner.feed.close();
     }
 
     /// Writes what the metrics counted since the last flush into the database's hourly
@@ -206,6 +220,10 @@ impl App {
 
     pub(crate) fn login_attempts(&self) -> &auth::throttle::InFlight {
         &self.inner.login_attempts
+    }
+
+    pub(crate) fn feed(&self) -> &feed::Hub {
+        &self.inner.feed
     }
 
     pub(crate) fn site(&self) -> &SiteFiles {

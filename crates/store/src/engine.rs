@@ -74,6 +74,22 @@ pub(crate) trait Engine: sqlx::Database {
         now: Timestamp,
         window_start: Timestamp,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// The first step of a transaction that writes a feed event
+    /// ([`Store::create_post`](crate::Store::create_post), `delete_post`): waits until no
+    /// other writer of the feed, in any process, is between this step and its commit, so that
+    /// events' ids are committed in ascending order.
+    fn lock_feed<'t>(
+        tx: &'t mut Transaction<'static, Self>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 't;
+
+    /// The last step before committing feed event `event_id`: tells the other processes on
+    /// the database, at commit, that there is something new (see
+    /// [`FeedListener`](crate::FeedListener)).
+    fn notify_feed<'t>(
+        tx: &'t mut Transaction<'static, Self>,
+        event_id: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 't;
 }
 
 /// Begins a transaction that will write, with the engine's [`Engine::BEGIN_WRITE`]. Dropping

@@ -14,6 +14,9 @@
 //!   and returns the session with its user in one round trip.
 //! - **Login throttling**: failed attempts counted per key (`user:ann`, `ip:127.0.0.1`) over a
 //!   sliding window, in the database, so every server process on it sees the same count.
+//! - **The feed** ([`Post`], [`FeedEvent`]): posts, and an event per post made or deleted,
+//!   written in the same transaction, with ids in commit order, for readers to replay from;
+//!   on PostgreSQL a `NOTIFY` at commit wakes every process's [`FeedListener`].
 //!
 //! Time is a [`Timestamp`] (milliseconds since the Unix epoch) that the caller supplies; the
 //! store never reads a clock to decide anything, so tests control time and processes agree.
@@ -89,6 +92,7 @@
 //!   each engine's schema.
 //! - `model.rs`: [`User`], [`Role`], [`SessionInfo`]; `time.rs`: [`Timestamp`];
 //!   `error.rs`: [`StoreError`].
+//! - `feed.rs`: posts and their events (the PostgreSQL [`FeedListener`] is in `postgres.rs`).
 //! - `jobs.rs` (the scheduled jobs' runs, batched clean-up), `stats.rs` (request statistics
 //!   per hour, for the daily report), `ops.rs` (what backups and restores ask of a database),
 //!   `leader.rs` ([`Leadership`]: which process runs the jobs, taken by `Engine::try_lead`):
@@ -117,6 +121,7 @@ macro_rules! on_engine {
 
 mod engine;
 mod error;
+mod feed;
 mod jobs;
 mod leader;
 mod migrate;
@@ -131,6 +136,7 @@ mod time;
 mod users;
 
 pub use error::StoreError;
+pub use feed::{Deleted, FeedEvent, FeedEventKind, FeedListener, Post, PostLimit, Posted};
 pub use jobs::{JobOutcome, JobRun, JobSummary, JobTrigger};
 pub use leader::{sqlite_in_use, Leadership};
 pub use model::{ParseRoleError, Role, SessionInfo, User};

@@ -52,6 +52,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "jobs",
         sql: include_str!("../migrations/sqlite/0002_jobs.sql"),
     },
+    Migration {
+        version: 3,
+        name: "feed",
+        sql: include_str!("../migrations/sqlite/0003_feed.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -64,6 +69,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "jobs",
         sql: include_str!("../migrations/postgres/0002_jobs.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "feed",
+        sql: include_str!("../migrations/postgres/0003_feed.sql"),
     },
 ];
 

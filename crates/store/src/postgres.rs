@@ -9,8 +9,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::{Connection, Executor, PgConnection, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, Postgres, Transaction};
 
 use crate::engine::{self, Engine};
 use crate::error::{from_sqlx, StoreError};
@@ -154,6 +154,34 @@ impl Engine for Postgres {
         .map_err(from_sqlx)?;
         Ok(count_u32(n))
     }
+
+    /// A transaction-scoped advisory lock keyed by the schema: writers of one feed queue here
+    /// until the one ahead commits, so a smaller event id is never committed after a greater
+    /// one (identity values are handed out before commit, in no commit order of their own).
+    async fn lock_feed(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('switchboard feed:' || current_schema(), 0))",
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(from_sqlx)
+        .map(drop)
+    }
+
+    /// `NOTIFY` on the schema's feed channel, with the event's id: delivered at commit, to
+    /// every [`FeedListener`] on it, this process's included.
+    async fn notify_feed(
+        tx: &mut Transaction<'static, Postgres>,
+        event_id: i64,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT pg_notify({FEED_CHANNEL}, $1)");
+        sqlx::query(&sql)
+            .bind(event_id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(from_sqlx)
+            .map(drop)
+    }
 }
 
 /// Checks that `schema` is a plain lower-case identifier, safe to splice into SQL unquoted and
@@ -211,4 +239,87 @@ pub(crate) async fn open(url: &str, schema: Option<&str>) -> Result<PgPool, Stor
     };
     migrate::run::<Postgres>(conn, schema).await?;
     Ok(engine::pool(options))
+}
+
+/// The feed's notification channel, as SQL: one per schema (stores in different schemas of
+/// one database have feeds of their own), short enough for an identifier whatever the schema.
+const FEED_CHANNEL: &str = "'switchboard_feed_' || left(md5(current_schema()), 16)";
+
+/// How long [`FeedListener`] waits for its connection.
+const LISTENER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Wakes whenever a feed event is committed on the database, by any process: `LISTEN` on
+/// the feed's channel, on a connection of its own (a pool of one, apart from the requests'),
+/// from [`Store::feed_listener`](crate::Store::feed_listener).
+///
+/// Notifications carry no data the reader needs: each one says "read the events after the
+/// last you saw". One sent while the connection was down is lost, so [`FeedListener::changed`]
+/// also returns once the connection is made again (`LISTEN` in place), and the reader's next
+/// read catches up from the table.
+pub struct FeedListener {
+    pool: PgPool,
+    listener: Option<PgListener>,
+    channel: String,
+}
+
+impl std::fmt::Debug for FeedListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedListener")
+            .field("channel", &self.channel)
+            .field("connected", &self.listener.is_some())
+            .finish()
+    }
+}
+
+impl FeedListener {
+    /// Listens on the feed channel of `pool`'s schema.
+    pub(crate) async fn open(pool: &PgPool) -> Result<FeedListener, StoreError> {
+        let channel: String = sqlx::query_scalar(&format!("SELECT {FEED_CHANNEL}"))
+            .fetch_one(pool)
+            .await
+            .map_err(from_sqlx)?;
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(LISTENER_TIMEOUT)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let mut listener = FeedListener {
+            pool: own,
+            listener: None,
+            channel,
+        };
+        listener.connect().await?;
+        Ok(listener)
+    }
+
+    async fn connect(&mut self) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        listener.listen(&self.channel).await.map_err(from_sqlx)?;
+        self.listener = Some(listener);
+        Ok(())
+    }
+
+    /// Waits until there may be feed events the caller has not read: a notification came, or
+    /// the connection was lost and has been made again (so some may have been missed). An
+    /// error means the connection is lost and could not be made again; the next call tries
+    /// again, and returns as soon as it succeeds.
+    pub async fn changed(&mut self) -> Result<(), StoreError> {
+        let Some(listener) = &mut self.listener else {
+            return self.connect().await;
+        };
+        match listener.try_recv().await {
+            Ok(Some(_)) => {
+                // Several commits, one read: take what else has come already.
+                while listener.next_buffered().is_some() {}
+                Ok(())
+            }
+            // Lost, and made again before returning (sqlx's eager reconnect).
+            Ok(None) => Ok(()),
+            Err(e) => {
+                self.listener = None;
+                Err(from_sqlx(e))
+            }
+        }
+    }
 }

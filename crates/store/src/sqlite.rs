@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
-use sqlx::{ConnectOptions, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Sqlite, SqliteConnection, Transaction};
 use tokio::time::Instant;
 
 use crate::engine::{self, begin_write, Engine};
@@ -126,6 +126,20 @@ impl Engine for Sqlite {
                 path.display()
             ))),
         }
+    }
+
+    /// Nothing to do: `BEGIN IMMEDIATE` took the file's write lock.
+    async fn lock_feed(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nothing to do: SQLite has no notifications, and the one process serving a file wakes
+    /// its own readers.
+    async fn notify_feed(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _event_id: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// A transaction of the three steps.

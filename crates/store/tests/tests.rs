@@ -9,6 +9,7 @@
 mod util;
 
 mod concurrency;
+mod feed;
 mod open;
 mod sessions;
 mod throttle;

@@ -14,8 +14,11 @@
 
 pub mod auth;
 pub mod calc;
+pub mod events;
+pub mod feed;
 pub mod health;
 pub mod jobs;
+pub mod posts;
 pub mod site;
 pub mod users;
 
@@ -26,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use serde_json::Value;
 
@@ -147,6 +150,18 @@ pub const ROUTES: &[Route] = &[
     Route::new("/api/admin/jobs", || get(jobs::list))
         .private()
         .openapi(openapi::admin_jobs),
+    Route::new("/api/posts", || post(posts::create).get(posts::list))
+        .private()
+        .openapi(posts::openapi_posts),
+    Route::new("/api/posts/{id}", || delete(posts::delete))
+        .private()
+        .openapi(posts::openapi_post),
+    Route::new("/feed", || get(feed::page)).private(),
+    Route::new("/feed.js", || get(feed::script)),
+    Route::new("/feed.css", || get(feed::style)),
+    Route::new("/api/events", || get(events::stream))
+        .private()
+        .openapi(events::openapi),
     Route::new("/api/openapi.json", || {
         // Made once per router, shared by every answer.
         let document = axum::Json(openapi::document());
@@ -179,11 +194,17 @@ impl RouteId {
     /// Every path the table does not name.
     pub const FALLBACK: RouteId = RouteId(ROUTES.len());
 
-    /// The entry for `path`.
+    /// The entry for `path`: the one naming it exactly, else one whose template (`{id}` for
+    /// any one segment) it fits.
     pub fn of(path: &str) -> RouteId {
         ROUTES
             .iter()
             .position(|route| route.path == path)
+            .or_else(|| {
+                ROUTES
+                    .iter()
+                    .position(|route| route.path.contains('{') && fits(route.path, path))
+            })
             .map_or(Self::FALLBACK, RouteId)
     }
 
@@ -219,6 +240,17 @@ impl RouteId {
             None => Some(FALLBACK_FAST),
         }
     }
+}
+
+/// Whether `path` fits `template`: the same segments, a `{name}` segment standing for any one
+/// that is not empty.
+fn fits(template: &str, path: &str) -> bool {
+    let mut segments = path.split('/');
+    template.split('/').all(|want| match segments.next() {
+        Some(got) if want.starts_with('{') => !got.is_empty(),
+        Some(got) => got == want,
+        None => false,
+    }) && segments.next().is_none()
 }
 
 /// Builds the application's router from [`ROUTES`].

@@ -215,3 +215,21 @@ fn every_path_is_named_once() {
         Some(super::Fast::Get(_))
     ));
 }
+
+#[test]
+fn templated_paths_name_their_entry() {
+    let post = RouteId::of("/api/posts/{id}");
+    assert_eq!(post.label(), "/api/posts/{id}");
+    assert_eq!(RouteId::of("/api/posts/42"), post);
+    assert!(RouteId::of("/api/posts/42").is_private());
+    assert_eq!(RouteId::of("/api/posts"), RouteId::of("/api/posts"));
+    assert_ne!(RouteId::of("/api/posts"), post);
+    for other in [
+        "/api/posts/",
+        "/api/posts/1/2",
+        "/api/post/1",
+        "/api/posts//",
+    ] {
+        assert_eq!(RouteId::of(other), RouteId::FALLBACK, "{other}");
+    }
+}

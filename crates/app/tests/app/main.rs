@@ -8,9 +8,11 @@
 mod access;
 mod bodies;
 mod calc;
+mod events;
 mod jobs;
 mod openapi;
 mod ops;
+mod posts;
 mod sessions;
 mod site;
 mod site_cache;
@@ -75,6 +77,24 @@ pub async fn fresh_store(backend: Backend) -> Option<(Store, PathBuf)> {
     Some((store, dir))
 }
 
+/// Two stores on one fresh PostgreSQL schema, as two servers on one database have, and the
+/// schema's name: `None` when no server was given.
+pub async fn shared_postgres() -> Option<(Store, Store, PathBuf, String)> {
+    let url = std::env::var("SWITCHBOARD_TEST_POSTGRES").ok()?;
+    let dir = std::env::temp_dir().join(unique("switchboard_app_test"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = unique("app");
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        let store = Store::open_postgres_in_schema(&url, &schema)
+            .await
+            .unwrap_or_else(|e| panic!("SWITCHBOARD_TEST_POSTGRES={url} is set but: {e}"));
+        stores.push(store);
+    }
+    let second = stores.pop()?;
+    Some((stores.pop()?, second, dir, schema))
+}
+
 /// Starts the application on `store` with `config`, on a manual clock.
 pub async fn start_on(store: Store, dir: PathBuf, config: AppConfig) -> TestApp {
     start_on_with_limits(store, dir, config, Limits::default()).await
@@ -94,6 +114,13 @@ pub async fn start_on_with_limits(
     let gauge = server.connections();
     app.set_connection_gauge(move || gauge.open());
     let shutdown = Shutdown::new();
+    tokio::spawn({
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        async move {
+            shutdown.wait().await;
+            app.close_streams();
+        }
+    });
     let service = app.service();
     let running = Running::spawn(addr, shutdown.clone(), server.serve(service, shutdown));
     TestApp {
@@ -249,6 +276,25 @@ impl Client {
             headers: res.headers().clone(),
             body: res.bytes().await.expect("body").to_vec(),
         }
+    }
+
+    /// Sends a GET with this client's credentials and `headers`, and returns as soon as the
+    /// head has come: for a body that streams.
+    pub async fn open(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            req = req.header(COOKIE, format!("sb_session={cookie}"));
+        }
+        if let Some(token) = &self.bearer {
+            req = req.bearer_auth(token);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, HeaderValue::from_str(v).unwrap());
+        }
+        tokio::time::timeout(switchboard_testkit::PATIENCE, req.send())
+            .await
+            .expect("answer in time")
+            .expect("request")
     }
 
     pub async fn get(&self, path: &str) -> Answer {
