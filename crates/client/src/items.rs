@@ -143,6 +143,9 @@ pub fn parse_item(arg: &str) -> Result<Item, ItemError> {
             continue;
         }
         if c == ';' && i + 1 == arg.len() {
+            if name.is_empty() {
+                return Err(error("the name before the separator is empty"));
+            }
             check_header_name(&name).map_err(|r| error(&r))?;
             return Ok(Item::Header {
                 name,
@@ -375,6 +378,8 @@ mod tests {
             ("justaword", "no separator"),
             ("=value", "name before the separator is empty"),
             (":=5", "name before the separator is empty"),
+            // Found by fuzzing: taken for a header with no name, sent empty.
+            (";", "name before the separator is empty"),
             ("n:=fiv", "not JSON"),
             ("n:=", "not JSON"),
             ("file@", "file name after @ is empty"),
