@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_balancer::health::{HealthConfig, Probe};
 use switchboard_balancer::http::{HttpProxyConfig, LogFormat};
 use switchboard_balancer::tcp::TcpConfig;
@@ -22,9 +22,9 @@ use crate::limits::{self, FileLimits, Size};
 use crate::{parse, runtime};
 
 /// The TOML file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
+pub(crate) struct FileConfig {
     listen: Option<String>,
     admin: Option<String>,
     admin_hosts: Option<Vec<String>>,
@@ -45,7 +45,7 @@ struct FileConfig {
     backend: Vec<FileBackend>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileHealth {
     check: Option<String>,
@@ -55,7 +55,7 @@ struct FileHealth {
     fall: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileBackend {
     addr: String,
@@ -70,18 +70,19 @@ fn one() -> u32 {
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        format!(
-            "config file {}: {}",
-            path.display(),
-            e.message().replace('\n', " ")
-        )
-    })
+    FileConfig::parse(&text).map_err(|what| format!("config file {}: {what}", path.display()))
+}
+
+impl FileConfig {
+    /// Parses the file's text; the error says what is wrong, on one line.
+    pub(crate) fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))
+    }
 }
 
 /// Everything the balancer runs with, validated.
 #[derive(Debug, Clone)]
-struct Settings {
+pub(crate) struct Settings {
     listen: String,
     admin: String,
     admin_hosts: Vec<String>,
@@ -132,7 +133,8 @@ fn duration(what: &str, value: Option<String>) -> Result<Option<Duration>, Strin
 }
 
 impl Settings {
-    fn merge(args: &BalanceArgs, file: FileConfig) -> Result<Settings, String> {
+    /// The flags over the file over the defaults, validated.
+    pub(crate) fn merge(args: &BalanceArgs, file: FileConfig) -> Result<Settings, String> {
         let health_file = file.health.unwrap_or_default();
         let defaults = HealthConfig::default();
         let check = args

@@ -38,6 +38,16 @@ impl Failure {
         }
     }
 
+    /// Whether it is a usage error (exit status 2).
+    pub fn is_usage(&self) -> bool {
+        self.code == 2
+    }
+
+    /// What is printed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Prints the message (if any) and returns the exit status.
     pub fn report(self) -> ExitCode {
         if !self.message.is_empty() {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_app::AppConfig;
 use switchboard_jobs::{BackupTask, CleanupTask, Job, ReportTask, Retention, Schedule, Task};
 
@@ -21,7 +21,7 @@ const CLEANUP_BATCH: u32 = 1000;
 const HISTORY: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The file's `[jobs]` tables.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobsFile {
     backup: Option<BackupFile>,
@@ -30,7 +30,7 @@ pub struct JobsFile {
 }
 
 /// `[jobs.backup]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupFile {
     schedule: Option<String>,
@@ -43,14 +43,14 @@ pub struct BackupFile {
 }
 
 /// `[jobs.report]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleFile {
     schedule: Option<String>,
 }
 
 /// `[jobs.cleanup]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupFile {
     schedule: Option<String>,

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_http::Limits;
 
 use crate::args::LimitArgs;
 use crate::parse;
 
 /// A size in a TOML file: a number of bytes, or text (`"1M"`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Size {
     /// A number of bytes.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use switchboard_app::{App, AppConfig, Clock, SessionPolicy, Site, Store};
 use switchboard_http::{tls_config, HttpServer, Limits, Tls};
 use switchboard_net::Shutdown;
@@ -25,7 +25,7 @@ const STATS_FLUSH: Duration = Duration::from_secs(10);
 
 /// The TOML file: the same settings as the flags, named as the flags without dashes, and the
 /// jobs' `[jobs.*]` tables.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct FileConfig {
     listen: Option<String>,
@@ -58,15 +58,18 @@ impl FileConfig {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::usage(format!("cannot read config file {}: {e}", path.display()))
         })?;
-        toml::from_str(&text).map_err(|e| {
-            let what = e.message().replace('\n', " ");
-            Failure::usage(format!("config file {}: {what}", path.display()))
-        })
+        FileConfig::parse(&text)
+            .map_err(|what| Failure::usage(format!("config file {}: {what}", path.display())))
+    }
+
+    /// Parses the file's text; the error says what is wrong, on one line.
+    pub(crate) fn parse(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.message().replace('\n', " "))
     }
 }
 
 /// Everything `serve` needs, validated.
-struct Settings {
+pub(crate) struct Settings {
     listen: String,
     stop_with_stdin: bool,
     database: String,
@@ -94,7 +97,8 @@ pub fn database_url(database: Option<String>, data: Option<PathBuf>) -> String {
 }
 
 impl Settings {
-    fn merge(args: AppServeArgs, file: FileConfig) -> Result<Settings, Failure> {
+    /// The flags over the file over the defaults, validated.
+    pub(crate) fn merge(args: AppServeArgs, file: FileConfig) -> Result<Settings, Failure> {
         let file_limits = FileLimits {
             max_header_bytes: file.max_header_bytes,
             header_read_timeout: file.header_read_timeout,

@@ -11,11 +11,15 @@
 //! coloured for a terminal; [`download`] saves a body to a file.
 //!
 //! The crate takes typed settings; the binary reads flags, the environment and the terminal.
+//! `fuzzing` (hidden) holds the request items' properties, which a fuzz target under `fuzz/`
+//! and the tests check.
 #![forbid(unsafe_code)]
 
 mod cookies;
 pub mod download;
 pub mod exchange;
+#[doc(hidden)]
+pub mod fuzzing;
 mod items;
 pub mod output;
 pub mod request;

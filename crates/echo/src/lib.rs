@@ -12,12 +12,15 @@
 //!   socket and a [`Session`]; none knows the protocol's rules.
 //! - `udp.rs`: one loop answering datagrams, the same under every model.
 //! - [`client`]: `switchboard echo send`, over TCP or UDP.
+//! - `fuzzing` (hidden): the framing's properties, for the fuzz target and the tests.
 //!
 //! [`EchoConfig`] is the typed configuration; the binary builds it from flags.
 #![forbid(unsafe_code)]
 
 pub mod client;
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod model_async;
 mod model_blocking;
 pub mod protocol;

@@ -195,57 +195,23 @@ mod tests {
     }
 }
 
-/// Properties over generated input (a bounded number of cases, in `cargo test`): whatever
-/// the bytes and however they are split across reads, the lines framing answers as one read
-/// of them does, and as a plain model of the protocol says.
+/// Properties over generated input (a bounded number of cases, in `cargo test`): however the
+/// input is split into reads, the session answers as one read does, as the plain model of the
+/// protocol says, and with pauses as the model with a message ended at each pause. The
+/// checks are the fuzz target's ([`crate::fuzzing`]).
 #[cfg(test)]
 mod properties {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::fuzzing::{fed, model};
 
-    /// The protocol written plainly: each line whole, after the prefix; the first line over
-    /// the limit ends the conversation with the error.
-    fn model(prefix: &[u8], max_line: usize, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::new();
-        let mut rest = input;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            if end > max_line {
-                out.extend_from_slice(ERR_LINE_TOO_LONG);
-                return (out, true);
-            }
-            out.extend_from_slice(prefix);
-            out.extend_from_slice(&rest[..=end]);
-            rest = &rest[end + 1..];
-        }
-        if rest.len() > max_line {
-            out.extend_from_slice(ERR_LINE_TOO_LONG);
-            return (out, true);
-        }
-        (out, false)
-    }
-
-    /// Feeds `input` in the pieces `cuts` makes of it; what was answered, and whether the
-    /// session closed.
-    fn fed(prefix: &[u8], max_line: usize, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
-        let mut session = Session::new(Some(Arc::from(prefix)), max_line);
-        let mut out = Vec::new();
-        let mut at = 0;
-        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    /// Cut points: sorted, within `input`, ending at its end.
+    fn sorted(input: &[u8], raw: &[usize]) -> Vec<usize> {
+        let mut cuts: Vec<usize> = raw.iter().map(|c| c % (input.len() + 1)).collect();
         cuts.sort_unstable();
         cuts.push(input.len());
-        for cut in cuts {
-            if cut < at {
-                continue;
-            }
-            let reply = session.receive(&input[at..cut]);
-            out.extend_from_slice(reply.bytes);
-            if reply.close {
-                return (out, true);
-            }
-            at = cut;
-        }
-        (out, false)
+        cuts
     }
 
     fn bytes_with_newlines() -> impl Strategy<Value = Vec<u8>> {
@@ -262,9 +228,24 @@ mod properties {
             prefix in prop::collection::vec(any::<u8>(), 0..8),
             max_line in 1usize..64,
         ) {
-            let whole = fed(&prefix, max_line, &input, &[]);
-            prop_assert_eq!(&whole, &model(&prefix, max_line, &input));
-            prop_assert_eq!(fed(&prefix, max_line, &input, &cuts), whole);
+            let whole = fed(Some(&prefix), max_line, &input, &[input.len()], false);
+            prop_assert_eq!(&whole, &model(&prefix, max_line, &input, &[]));
+            let cuts = sorted(&input, &cuts);
+            prop_assert_eq!(fed(Some(&prefix), max_line, &input, &cuts, false), whole);
+        }
+
+        #[test]
+        fn a_pause_after_each_read_ends_a_message_as_the_model_says(
+            input in bytes_with_newlines(),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+            prefix in prop::collection::vec(any::<u8>(), 0..8),
+            max_line in 1usize..64,
+        ) {
+            let cuts = sorted(&input, &cuts);
+            prop_assert_eq!(
+                fed(Some(&prefix), max_line, &input, &cuts, true),
+                model(&prefix, max_line, &input, &cuts)
+            );
         }
 
         #[test]
@@ -273,6 +254,13 @@ mod properties {
             let reply = session.receive(&input);
             prop_assert_eq!(reply.bytes, &input[..]);
             prop_assert!(!reply.close);
+        }
+
+        #[test]
+        fn any_bytes_keep_the_fuzz_targets_properties(
+            data in prop::collection::vec(prop_oneof![3 => any::<u8>(), 1 => Just(b'\n')], 0..300),
+        ) {
+            crate::fuzzing::framing(&data);
         }
     }
 }

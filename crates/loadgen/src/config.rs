@@ -69,9 +69,7 @@ impl HttpTarget {
             port: authority.port_u16().unwrap_or(if tls { 443 } else { 80 }),
             tls,
             authority: authority.as_str().to_string(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            path: switchboard_wire::encode::origin_form(&uri).into_owned(),
         })
     }
 }
@@ -176,6 +174,9 @@ mod tests {
         assert_eq!(t.path, "/add?a=1&b=2");
         let t = HttpTarget::parse("http://localhost").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
+        // A query with no path before it is sent as `/?a=1`, not `?a=1`.
+        let t = HttpTarget::parse("http://localhost?a=1").unwrap();
+        assert_eq!(t.path, "/?a=1");
         let t = HttpTarget::parse("http://[::1]:9/x").unwrap();
         assert_eq!(t.host, "::1");
         let t = HttpTarget::parse("https://x/").unwrap();

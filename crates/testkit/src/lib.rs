@@ -11,6 +11,7 @@
 //! - [`http_get`], [`http_get_as`]: a raw HTTP/1.1 GET (with this address or a given name as
 //!   its Host), the answer as text.
 //!
+//! - [`corpus`]: the fuzz targets' committed inputs, replayed by each crate's tests.
 //! - [`faults`]: a TCP proxy that injects faults (latency, resets before or during an answer,
 //!   a black hole, a throttle, an answer cut short) between a client and a server.
 //!
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+pub mod corpus;
 pub mod faults;
 mod postgres;
 

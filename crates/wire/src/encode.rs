@@ -2,9 +2,11 @@
 //! they were meant (a property test holds [`request_head`] and [`crate::request::parse`] to
 //! it). Any [`BufMut`]: a `Vec<u8>` or a `BytesMut`.
 
+use std::borrow::Cow;
+
 use bytes::BufMut;
 use http::header;
-use http::{Request, Version};
+use http::{Request, Uri, Version};
 
 use crate::request::Framing;
 
@@ -61,15 +63,10 @@ pub fn chunk_size(buf: &mut impl BufMut, n: u64) {
 /// but `Content-Length` and `Transfer-Encoding`, the field `framing` calls for, and the
 /// blank line.
 pub fn request_head(buf: &mut impl BufMut, request: &Request<()>, body: Framing) {
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .as_bytes();
     request_line(
         buf,
         request.method().as_str().as_bytes(),
-        target,
+        origin_form(request.uri()).as_bytes(),
         request.version(),
     );
     for (name, value) in request.headers() {
@@ -80,6 +77,17 @@ pub fn request_head(buf: &mut impl BufMut, request: &Request<()>, body: Framing)
     }
     framing(buf, body);
     buf.put_slice(b"\r\n");
+}
+
+/// The target in origin form (RFC 9112 §3.2.1), as a request forwarded to a server names it:
+/// the path and query of an absolute-form target, `/` where the path is empty (before a
+/// query too: `http://a?b` is `/?b`, never `?b`), `*` kept as it is.
+pub fn origin_form(uri: &Uri) -> Cow<'_, str> {
+    match uri.path_and_query().map(|p| p.as_str()) {
+        None | Some("") => Cow::Borrowed("/"),
+        Some(target) if target.starts_with('/') || target == "*" => Cow::Borrowed(target),
+        Some(target) => Cow::Owned(format!("/{target}")),
+    }
 }
 
 /// `n` in decimal, in `room`.
@@ -116,6 +124,31 @@ mod tests {
             String::from_utf8(buf).unwrap(),
             "content-length: 0\r\ncontent-length: 9999999999999999999\r\ntransfer-encoding: chunked\r\n"
         );
+    }
+
+    #[test]
+    fn the_target_is_written_in_origin_form() {
+        for (target, origin) in [
+            ("http://a?b=c", "/?b=c"),
+            ("http://a", "/"),
+            ("http://a/", "/"),
+            ("http://a/x/y?z", "/x/y?z"),
+            ("/x?y", "/x?y"),
+            ("*", "*"),
+            ("a:443", "/"),
+        ] {
+            let uri: Uri = target.parse().unwrap();
+            assert_eq!(origin_form(&uri), origin, "{target}");
+        }
+        // Found by fuzzing: an absolute-form target with a query and no path was written
+        // as `?b=c`, which no server takes for a request target.
+        let request = Request::get("http://a?b=c")
+            .header("host", "a")
+            .body(())
+            .unwrap();
+        let mut buf = Vec::new();
+        request_head(&mut buf, &request, Framing::Empty);
+        assert!(buf.starts_with(b"GET /?b=c HTTP/1.1\r\n"), "{buf:?}");
     }
 
     #[test]

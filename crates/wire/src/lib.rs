@@ -36,6 +36,8 @@
 //!   checks) and whether the host it names could be a rebound DNS name
 //!   ([`origin::is_local_or_named`]): header rules too, shared by the application and the
 //!   balancer's admin API, here so that the application needs no server to ask them.
+//! - `fuzzing` (hidden): the properties the fuzz targets under `fuzz/` check, which the tests
+//!   replaying their corpus check too.
 //!
 //! # Smuggling shapes refused
 //!
@@ -55,6 +57,8 @@ pub mod body;
 pub mod chunked;
 pub mod encode;
 pub mod fields;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 pub mod origin;
 pub mod request;

@@ -231,7 +231,8 @@ impl Inner {
         let uri: Uri = if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
             parts.uri.clone()
         } else {
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            // `http://a?b` is `/?b`: the origin form, never `?b`.
+            let path = switchboard_wire::encode::origin_form(&parts.uri);
             path.parse().unwrap_or_else(|_| Uri::from_static("/"))
         };
         Step::Send(Box::new(Job {

@@ -1,7 +1,7 @@
 //! The balancer's HTTP/1.1 client to its backends, against backends that answer from a script:
 //! chunked and close-delimited answers, interim answers, pooled connections the backend
 //! closed, malformed and cut-short answers, request bodies (many small chunks gathered into
-//! few), an early answer to an upload.
+//! few), an early answer to an upload, targets sent in origin form.
 
 use super::*;
 
@@ -236,6 +236,32 @@ async fn request_bodies_reach_the_backend_whole_by_length_or_chunked() {
     let chunked = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
     let sum: u64 = "abcde".bytes().map(u64::from).sum();
     assert_eq!(send(lb.addr, chunked).await, (200, format!("5 {sum}")));
+    lb.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_reaches_the_backend_in_origin_form() {
+    let app = Router::new().fallback(any(|uri: axum::http::Uri| async move { uri.to_string() }));
+    let server = HttpServer::bind("127.0.0.1:0".parse().unwrap(), None, Limits::default()).unwrap();
+    let backend = server.local_addr();
+    let shutdown = Shutdown::new();
+    let _backend = Running::spawn(backend, shutdown.clone(), server.serve(app, shutdown));
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    // Found by fuzzing the request encoder: with no path before the query, the target went
+    // out as `?b=c`, which no server takes.
+    for (target, origin) in [
+        ("http://x?b=c", "/?b=c"),
+        ("http://x", "/"),
+        ("http://x/p/q?r", "/p/q?r"),
+        ("/p?q", "/p?q"),
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            send(lb.addr, &request).await,
+            (200, origin.to_string()),
+            "{target}"
+        );
+    }
     lb.stop().await.unwrap();
 }
 
