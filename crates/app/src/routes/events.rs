@@ -191,8 +191,8 @@ pub fn openapi() -> Value {
         "description": "Events `post` (data: the post, as in /api/posts) and `delete` (data: `{\"id\": ...}` of the deleted post), each with its id. Reconnecting with `Last-Event-ID` (or opening with `after`) replays every event after it first. A client that falls too far behind is disconnected, and reconnects.",
         "security": [{ "session": [] }, { "bearer": [] }],
         "parameters": [
-            { "name": "after", "in": "query", "schema": { "type": "integer", "minimum": 0 }, "description": "Start after this event id (`last_event_id` of /api/posts); Last-Event-ID wins" },
-            { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer", "minimum": 0 } }
+            { "name": "after", "in": "query", "schema": { "type": "integer", "format": "int64", "minimum": 0 }, "description": "Start after this event id (`last_event_id` of /api/posts); Last-Event-ID wins" },
+            { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer", "format": "int64", "minimum": 0 } }
         ],
         "responses": {
             "200": { "description": "The stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },

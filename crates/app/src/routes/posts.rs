@@ -215,17 +215,19 @@ pub fn openapi_posts() -> Value {
                 "400": error_response("Body is not JSON"),
                 "401": error_response("Not signed in"),
                 "403": error_response("Cross-site request"),
+                "408": error_response("Body did not arrive in time"),
                 "413": error_response("Body larger than the limit"),
                 "415": error_response("Content-Type is not application/json"),
                 "422": error_response("Text empty, longer than 500 characters, or not UTF-8"),
-                "429": error_response("Too many posts in the last minute (Retry-After says when to try again)")
+                "429": error_response("Too many posts in the last minute (Retry-After says when to try again)"),
+                "503": error_response("The database is unavailable")
             }
         },
         "get": {
             "summary": "The feed, newest first",
             "security": [{ "session": [] }, { "bearer": [] }],
             "parameters": [
-                { "name": "before", "in": "query", "schema": { "type": "integer" }, "description": "Only posts with a smaller id: the previous page's next_before" },
+                { "name": "before", "in": "query", "schema": { "type": "integer", "format": "int64" }, "description": "Only posts with a smaller id: the previous page's next_before" },
                 { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT } }
             ],
             "responses": {
@@ -238,7 +240,8 @@ pub fn openapi_posts() -> Value {
                     }
                 } } } },
                 "400": error_response("Bad paging parameters"),
-                "401": error_response("Not signed in")
+                "401": error_response("Not signed in"),
+                "503": error_response("The database is unavailable")
             }
         }
     })
@@ -249,12 +252,13 @@ pub fn openapi_post() -> Value {
     json!({ "delete": {
         "summary": "Delete a post (its author, or an admin)",
         "security": [{ "session": [] }, { "bearer": [] }],
-        "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+        "parameters": [{ "name": "id", "in": "path", "required": true, "description": "The post's id; anything but a number names no post (404)", "schema": { "type": "string", "pattern": "^[0-9]+$" } }],
         "responses": {
             "204": { "description": "Deleted" },
             "401": error_response("Not signed in"),
             "403": error_response("Someone else's post, or a cross-site request"),
-            "404": error_response("No such post")
+            "404": error_response("No such post"),
+            "503": error_response("The database is unavailable")
         }
     }})
 }
