@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use switchboard_app::{App, AppConfig, Clock, SessionPolicy, Site, Store};
+use switchboard_app::{App, AppConfig, Clock, FeedPolicy, SessionPolicy, Site, Store};
 use switchboard_http::{tls_config, HttpServer, Limits, Tls};
 use switchboard_net::Shutdown;
 
@@ -49,6 +49,7 @@ pub(crate) struct FileConfig {
     max_connections: Option<usize>,
     session_idle: Option<String>,
     session_lifetime: Option<String>,
+    posts_per_minute: Option<u32>,
     grace: Option<String>,
 }
 
@@ -138,6 +139,14 @@ impl Settings {
                 .or(file_duration("request-timeout", file.request_timeout)?)
                 .unwrap_or(app_defaults.request_timeout),
             sessions,
+            feed: FeedPolicy {
+                posts_per_window: args
+                    .posts_per_minute
+                    .or(file.posts_per_minute)
+                    .unwrap_or(app_defaults.feed.posts_per_window),
+                window: Duration::from_secs(60),
+                ..app_defaults.feed
+            },
             trusted_proxies: if args.trusted_proxies.is_empty() {
                 file.trusted_proxies.unwrap_or_default()
             } else {
@@ -145,6 +154,11 @@ impl Settings {
             },
             ..app_defaults
         };
+        if app.feed.posts_per_window == 0 {
+            return Err(Failure::usage(
+                "config file: posts-per-minute must be at least 1",
+            ));
+        }
         if app.request_timeout.is_zero() {
             return Err(Failure::usage("--request-timeout must be more than zero"));
         }

@@ -339,6 +339,11 @@ pub struct AppServeArgs {
     #[arg(long, env = "SWITCHBOARD_SESSION_IDLE", value_name = "DURATION", value_parser = parse::duration)]
     pub session_idle: Option<Duration>,
 
+    /// Posts one user may make to the feed per minute; past it, 429 [default: 10].
+    #[arg(long, env = "SWITCHBOARD_POSTS_PER_MINUTE", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub posts_per_minute: Option<u32>,
+
     /// A session this old ends, however active [default: 12h].
     #[arg(long, env = "SWITCHBOARD_SESSION_LIFETIME", value_name = "DURATION", value_parser = parse::duration)]
     pub session_lifetime: Option<Duration>,

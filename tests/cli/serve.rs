@@ -311,3 +311,53 @@ async fn serves_https_with_a_self_signed_certificate() {
     let (status, log) = server.wait(Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0), "{log}");
 }
+
+#[tokio::test]
+async fn posts_per_minute_sets_the_feeds_limit() {
+    use crate::crash::{call, Answer};
+    let out = cli().run(&["serve", "--posts-per-minute", "0"], b"").await;
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_ppm_{}", fastrand::u32(..)));
+    let server = cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                dir.to_str().unwrap(),
+                "--posts-per-minute",
+                "2",
+            ],
+            "application server listening",
+        )
+        .await;
+    let body = r#"{"username":"poster","password":"a long passphrase"}"#;
+    let made = call(server.addr, "POST", "/api/users", &[], body).await;
+    assert!(matches!(made, Answer::Status(201, _)), "{made:?}");
+    let Answer::Status(200, login) = call(server.addr, "POST", "/login", &[], body).await else {
+        panic!("sign-in failed");
+    };
+    let token: serde_json::Value = serde_json::from_str(&login).unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let post = r#"{"text":"hello"}"#;
+        match call(
+            server.addr,
+            "POST",
+            "/api/posts",
+            &[("Authorization", &bearer)],
+            post,
+        )
+        .await
+        {
+            Answer::Status(status, _) => statuses.push(status),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(statuses, [201, 201, 429]);
+    server.signal("TERM").await;
+    server.wait(std::time::Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
