@@ -104,6 +104,22 @@ async fn host_addrs(admin: SocketAddr) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Reads from `s` until what was read contains `needle`.
+async fn read_until(s: &mut tokio::net::TcpStream, seen: &mut Vec<u8>, needle: &str) {
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(seen).contains(needle) {
+        let n = tokio::io::AsyncReadExt::read(s, &mut buf)
+            .await
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed before {needle:?}: {}",
+            String::from_utf8_lossy(seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// Registers and signs in `name` through `addr`; the session token.
 async fn token_for(addr: SocketAddr, name: &str) -> String {
     let body = format!(r#"{{"username":"{name}","password":"a long passphrase"}}"#);
@@ -119,8 +135,8 @@ async fn token_for(addr: SocketAddr, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn hosts_share_sessions_survive_a_dead_host_and_leave_nothing_behind() {
-    let test = "hosts_share_sessions_survive_a_dead_host_and_leave_nothing_behind";
+async fn hosts_share_sessions_and_the_feed_survive_a_dead_host_and_leave_nothing_behind() {
+    let test = "hosts_share_sessions_and_the_feed_survive_a_dead_host_and_leave_nothing_behind";
     let Some(db) = hosts_database(test) else {
         return;
     };
@@ -162,6 +178,41 @@ async fn hosts_share_sessions_survive_a_dead_host_and_leave_nothing_behind() {
             "{text}"
         );
     }
+
+    // A post made on host 1 arrives as an event at a client connected to host 3.
+    let mut events = tokio::net::TcpStream::connect(hosts[2]).await.unwrap();
+    let ask = format!(
+        "GET /api/events HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut events, ask.as_bytes())
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until(&mut events, &mut seen, "\r\n\r\n").await;
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    let text = format!("from host 1 {}", fastrand::u32(..));
+    let bearer = format!("Bearer {token}");
+    let posted = call(
+        hosts[0],
+        "POST",
+        "/api/posts",
+        &[("Authorization", &bearer)],
+        &format!(r#"{{"text":"{text}"}}"#),
+    )
+    .await;
+    assert!(matches!(posted, Answer::Status(201, _)), "{posted:?}");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        read_until(&mut events, &mut seen, &text),
+    )
+    .await
+    .expect("the post, as an event on host 3");
+    assert!(String::from_utf8_lossy(&seen).contains("event: post"));
+    drop(events);
 
     // Hosts die while 20 clients write through the balancer: host 2's server is killed
     // outright, host 3 drops off the network. Nothing acknowledged is lost.
