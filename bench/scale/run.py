@@ -276,7 +276,7 @@ def main():
              "", "| " + " | ".join(keys[1:]) + " |", "|" + "---|" * (len(keys) - 1)]
     for n in a.hosts:
         mine = [row for row in rows if row["hosts"] == n]
-        lines.append("| " + " | ".join(str(statistics.median(row[k] for row in mine))
+        lines.append("| " + " | ".join(f"{statistics.median(row[k] for row in mine):g}"
                                        for k in keys[1:]) + " |")
     open(out + ".md", "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
