@@ -8,11 +8,16 @@
 //! checked on every hit against the cached lifetimes, so a session never outlives its absolute
 //! lifetime here, and its idle time is measured from the last database touch, at most
 //! [`TRUST`] stale.
+//!
+//! An entry also keeps the body of `GET /api/profile` for its session, made at the first hit
+//! after each confirmation: a signed-in request answered from here costs the token's hash and
+//! a map lookup, not the JSON and its dates written out again.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use switchboard_store::{SessionInfo, Timestamp, User};
 
 /// How long a database confirmation is trusted.
@@ -21,11 +26,20 @@ pub const TRUST: Duration = Duration::from_secs(1);
 /// Entries past this count trigger a sweep of the stale ones.
 const SWEEP_AT: usize = 4096;
 
-#[derive(Clone)]
 struct Entry {
     session: SessionInfo,
     user: User,
     confirmed_at: Timestamp,
+    /// The profile's body (see [`SessionCache::profile`]); made again with the entry.
+    profile: OnceLock<Bytes>,
+}
+
+impl Entry {
+    fn vouches_at(&self, now: Timestamp) -> bool {
+        now < self.confirmed_at.saturating_add(TRUST)
+            && now >= self.confirmed_at
+            && now < self.session.expires_at
+    }
 }
 
 /// The cache of verified sessions, keyed by token hash.
@@ -68,8 +82,31 @@ impl SessionCache {
     pub fn get(&self, token_hash: &[u8; 32], now: Timestamp) -> Option<(SessionInfo, User)> {
         let entries = self.lock();
         let entry = entries.get(token_hash)?;
-        let fresh = now < entry.confirmed_at.saturating_add(TRUST) && now >= entry.confirmed_at;
-        (fresh && now < entry.session.expires_at).then(|| (entry.session, entry.user.clone()))
+        entry
+            .vouches_at(now)
+            .then(|| (entry.session, entry.user.clone()))
+    }
+
+    /// The body of the session's profile answer, if the cache vouches for the session now
+    /// (as [`get`](Self::get)): made by `make` at the first ask after each confirmation, then
+    /// shared (a `Bytes` clone) until the entry is confirmed again or removed.
+    pub fn profile(
+        &self,
+        token_hash: &[u8; 32],
+        now: Timestamp,
+        make: impl FnOnce(&SessionInfo, &User) -> Bytes,
+    ) -> Option<Bytes> {
+        let entries = self.lock();
+        let entry = entries.get(token_hash)?;
+        if !entry.vouches_at(now) {
+            return None;
+        }
+        Some(
+            entry
+                .profile
+                .get_or_init(|| make(&entry.session, &entry.user))
+                .clone(),
+        )
     }
 
     fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
@@ -101,6 +138,7 @@ impl SessionCache {
                 session,
                 user,
                 confirmed_at: now,
+                profile: OnceLock::new(),
             },
         );
     }
@@ -150,6 +188,38 @@ mod tests {
             .get(&[1; 32], t.saturating_add(Duration::from_millis(999)))
             .is_some());
         assert!(cache.get(&[1; 32], t.saturating_add(TRUST)).is_none());
+    }
+
+    #[test]
+    fn the_profile_is_made_once_per_confirmation() {
+        let cache = SessionCache::default();
+        let t = Timestamp::from_millis(10_000);
+        let made = std::cell::Cell::new(0);
+        let make = |_: &SessionInfo, u: &User| {
+            made.set(made.get() + 1);
+            Bytes::from(format!("{}#{}", u.username, made.get()))
+        };
+        assert!(
+            cache.profile(&[1; 32], t, make).is_none(),
+            "nothing cached yet"
+        );
+        cache.put([1; 32], session(1_000_000), user(), t);
+        assert_eq!(cache.profile(&[1; 32], t, make).unwrap(), "ann#1");
+        let later = t.saturating_add(Duration::from_millis(500));
+        assert_eq!(cache.profile(&[1; 32], later, make).unwrap(), "ann#1");
+        assert_eq!(made.get(), 1);
+        // Stale: the database must be asked again, and the answer made anew after.
+        assert!(cache
+            .profile(&[1; 32], t.saturating_add(TRUST), make)
+            .is_none());
+        let again = t.saturating_add(TRUST);
+        cache.put([1; 32], session(1_000_000), user(), again);
+        assert_eq!(cache.profile(&[1; 32], again, make).unwrap(), "ann#2");
+        // Expired or signed out: nothing.
+        cache.put([2; 32], session(10_500), user(), t);
+        assert!(cache.profile(&[2; 32], later, make).is_none());
+        cache.remove(&[1; 32], again);
+        assert!(cache.profile(&[1; 32], again, make).is_none());
     }
 
     #[test]

@@ -109,20 +109,6 @@ pub struct Authenticated {
     pub presented: Presented,
 }
 
-/// The request's session if the cache vouches for it now: no I/O, so the direct path can use
-/// it. `None` means "ask [`authenticate`]", not "signed out".
-pub fn cached(app: &App, headers: &HeaderMap) -> Option<Authenticated> {
-    let (token, presented) = presented_token(headers, app.config().tls)?;
-    let token_hash = hash_token(&token);
-    let (session, user) = app.sessions().get(&token_hash, app.clock().now())?;
-    Some(Authenticated {
-        user,
-        session,
-        token_hash,
-        presented,
-    })
-}
-
 /// Checks the request's session: unknown, expired (idle or absolute) or absent is 401.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let (token, presented) = presented_token(headers, app.config().tls)
