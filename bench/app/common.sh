@@ -16,6 +16,9 @@ site_src="$root/crates/app/site/index.html"
 # http block (static.sh: gzip_static).
 switchboard_args=("${switchboard_args[@]}")
 nginx_extra=${nginx_extra:-}
+# The peers' processes or threads (nginx's worker_processes, gunicorn's workers): 1, the
+# one-core method; 2 with SERVER_CORE=0,1 for the two-core figures (bench/README.md).
+peer_workers=${PEER_WORKERS:-1}
 
 # Every process we started, so that the trap can stop them all, whatever happened.
 started_pids=()
@@ -62,14 +65,17 @@ prepare_site() {
 
 # nginx: one process, the configuration written here under $1 so that nothing under /etc/nginx
 # or /var is read or written. master_process off: the single process runs the same event loop
-# a worker would (worker_processes 1), and it is the one process to measure and to stop.
+# a worker would (worker_processes 1), and it is the one process to measure and to stop. With
+# PEER_WORKERS above 1, a master and that many workers (its children, measured with it).
 write_nginx_conf() {
   local dir=$1 port=$2 conns=${3:-1024}
   mkdir -p "$dir/tmp"
   local nofile=$((conns + 256))
+  local master=off
+  [ "$peer_workers" -gt 1 ] && master=on
   cat >"$dir/nginx.conf" <<EOF
-worker_processes 1;
-master_process off;
+worker_processes $peer_workers;
+master_process $master;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
@@ -124,7 +130,7 @@ start_server() {
     flask)
       PYTHONDONTWRITEBYTECODE=1 BENCH_SITE="$work/site/index.html" BENCH_DB="$dir/flask.db" \
         taskset -c "$server_core" "$venv/bin/gunicorn" --chdir "$here" \
-        --bind "127.0.0.1:$p" --workers "${FLASK_WORKERS:-1}" -k gthread \
+        --bind "127.0.0.1:$p" --workers "${FLASK_WORKERS:-$peer_workers}" -k gthread \
         --threads "${FLASK_THREADS:-4}" --log-level warning flask_app:app \
         >"$dir/stderr.log" 2>&1 &
       ;;

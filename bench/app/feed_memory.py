@@ -7,7 +7,8 @@ server's resident memory (VmRSS) three times: before and after opening --conns i
 connections (each has sent one `GET /healthz` and read the answer), and before and after
 opening --conns event streams (each has read the stream's head and its `retry:` line). A post
 at the end must reach every stream. Prints bytes per connection and per stream; the difference
-is what the feed adds to a connection (target: a stream at most 8 KiB). Bounded: --conns
+is what the feed adds to a connection (target: a stream at most 8 KiB); --tsv writes them as a
+results file too (bench/report.py reads it). Bounded: --conns
 connections, a few seconds. Loopback only.
 """
 import argparse
@@ -29,6 +30,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default="target/release/switchboard")
     parser.add_argument("--conns", type=int, default=1000)
+    parser.add_argument("--tsv", help="also write the figures here (what, conns, bytes_each)")
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="switchboard-feed-memory-")
     probe = socket.socket()
@@ -104,6 +106,11 @@ def run(args, port, pid):
     print(f"{args.conns} idle keep-alive connections: {per_conn:.0f} bytes each")
     print(f"{args.conns} idle event streams: {per_stream:.0f} bytes each (all got the post)")
     print(f"the feed's part of a stream: {per_stream - per_conn:.0f} bytes")
+    if args.tsv:
+        with open(args.tsv, "w") as f:
+            f.write("what\tconns\tbytes_each\n")
+            f.write(f"connection\t{args.conns}\t{per_conn:.0f}\n")
+            f.write(f"stream\t{args.conns}\t{per_stream:.0f}\n")
     for conn in connections + streams:
         conn.close()
 

@@ -10,12 +10,16 @@
    all connections were open on both sides of the reading.
 
 Prints one line, `idle_kib<TAB>loaded_kib<TAB>open`, and exits 0; or says what went wrong on
-stderr and exits 1. Bounded: gives up after --timeout seconds. Raises its own RLIMIT_NOFILE.
+stderr and exits 1. With --hold S, keeps the connections open S seconds more after printing
+(or until killed), then checks they are all still open: the idle part of a mixed load
+(bench/balance/run.sh's IDLE_CONNS). Bounded: gives up after --timeout seconds. Raises its own
+RLIMIT_NOFILE.
 """
 import argparse
 import errno
 import resource
 import select
+import signal
 import socket
 import sys
 import time
@@ -88,6 +92,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--settle", type=float, default=2.0)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--hold", type=float, default=0.0, help="seconds to keep them open after")
     args = ap.parse_args()
     raise_nofile(args.conns + 256)
     deadline = time.monotonic() + args.timeout
@@ -153,7 +158,13 @@ def main():
             f"hold_conns: only {min(before, after)} of {args.conns} connections stayed open"
             " (the server closed the rest)"
         )
-    print(f"{idle}\t{loaded}\t{after}")
+    print(f"{idle}\t{loaded}\t{after}", flush=True)
+    if args.hold > 0:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        time.sleep(args.hold)
+        kept = still_open(done)
+        if kept < args.conns:
+            sys.exit(f"hold_conns: {args.conns - kept} of {args.conns} held connections closed")
     for s in done:
         s.close()
 

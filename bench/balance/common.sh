@@ -156,7 +156,7 @@ write_haproxy_conf() {
   {
     cat <<EOF
 global
-    nbthread 1
+    nbthread $peer_workers
     maxconn $maxconn
     pidfile $dir/haproxy.pid
 EOF
@@ -209,12 +209,13 @@ EOF
 # keep-alive to the upstreams (keepalive 64, HTTP/1.1, the Connection header cleared),
 # X-Forwarded-For/Proto added, no access log.
 write_nginx_lb_conf() {
-  local dir=$1 p=$2 conns=$3 bp
+  local dir=$1 p=$2 conns=$3 bp master=off
   mkdir -p "$dir/tmp"
+  [ "$peer_workers" -gt 1 ] && master=on
   {
     cat <<EOF
-worker_processes 1;
-master_process off;
+worker_processes $peer_workers;
+master_process $master;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
@@ -276,7 +277,7 @@ start_peer() {
       take_port
       admin=$P
       args=(balance --listen "127.0.0.1:$port" --admin "127.0.0.1:$admin" --mode "$mode"
-        --strategy "$strategy" --log-format off)
+        --strategy "$strategy" --log-format off --max-connections "$conns")
       for bp in "${backend_ports[@]}"; do args+=(--backend "127.0.0.1:$bp"); done
       echo "$b -q ${args[*]}" >"$dir/command"
       spawn "$server_core" "$dir/stderr.log" "$b" -q "${args[@]}"

@@ -92,24 +92,60 @@ measure() {
     }' "$wout"
 }
 
-settings="rounds=$rounds seconds=$secs conns=$conns wrk threads=$threads path=$path servers=($servers) balancer core $server_core, wrk core $load_core, 3 nginx backends core $backend_core"
+# The idle part of a mixed load: IDLE_CONNS keep-alive connections (each answered once, then
+# silent) held open through the measured run beside wrk's busy ones.
+idle=${IDLE_CONNS:-0}
+room=$(((idle + conns) * 5 / 4 + 1024))
+[ "$room" -lt 4096 ] && room=4096
+want=$((room * 2 + 2048))
+if [ "$(ulimit -n)" -lt "$want" ]; then
+  ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+fi
+holder=""
+hold_idle() {
+  local tag=$1
+  [ "$idle" -gt 0 ] || return 0
+  taskset -c "$load_core" python3 "$root/bench/app/hold_conns.py" --port "$port" --pid "$pid" \
+    --conns "$idle" --path "$path" --settle 0.5 --hold $((secs + warmup + 60)) \
+    >"$work/hold-$tag.txt" 2>&1 &
+  holder=$!
+  for _ in $(seq 600); do
+    [ -s "$work/hold-$tag.txt" ] && break
+    kill -0 "$holder" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -q $'\t' "$work/hold-$tag.txt"; then
+    echo "the $idle idle connections were not all held: $(cat "$work/hold-$tag.txt")" >&2
+    exit 1
+  fi
+}
+release_idle() {
+  [ -n "$holder" ] || return 0
+  kill -TERM "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  holder=""
+}
+
+settings="rounds=$rounds seconds=$secs conns=$conns idle conns=$idle wrk threads=$threads path=$path servers=($servers) balancer core $server_core, wrk core $load_core, 3 nginx backends core $backend_core"
 echo "$settings" >&2
 
 # The three backends serve every peer in every round; they run for the whole benchmark.
-start_backends 3 4096
+start_backends 3 "$room"
 echo "backends: ${backend_ports[*]}" >&2
 
 printf 'round\tserver\trps\tp99_ms\trequests\tnon2xx\tsock_errors\tserver_cpu\tbackends_cpu\twrk_cpu\tspread\tbackend_conns\n' >"$results"
 for round in $(seq "$rounds"); do
   for name in $servers; do
-    start_peer "$name" 4096 http
+    start_peer "$name" "$room" http
     seen=$(python3 "$here/probe.py" "$port" 3) || {
       echo "$name failed its check; its directory: $work/$name-$port/" >&2
       exit 1
     }
     echo "$seen" >"$work/$name-$port/probe.txt"
+    hold_idle "$round-$name"
     [ "$warmup" != 0 ] && measure "$warmup" "warmup-$round-$name" >/dev/null
     row=$(measure "$secs" "$round-$name")
+    release_idle
     stop_peer
     printf '%s\t%s\t%s\n' "$round" "$name" "$row" >>"$results"
     IFS=$'\t' read -r rps p99 _ non2xx sock scpu bcpu wcpu spread opened <<<"$row"

@@ -117,7 +117,7 @@ if [[ " $parts " == *" http "* ]]; then
     done
     stop_server
   done
-  python3 "$root/bench/report.py" "$results" wrk
+  python3 "$root/bench/summary.py" "$results" wrk
   cpu_per_request "$results"
   echo
 fi
@@ -158,6 +158,6 @@ if [[ " $parts " == *" echo "* ]]; then
       done
     done
   done
-  python3 "$root/bench/report.py" "$results" echo_load
+  python3 "$root/bench/summary.py" "$results" echo_load
   cpu_per_request "$results"
 fi

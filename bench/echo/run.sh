@@ -79,4 +79,4 @@ for round in $(seq "$rounds"); do
   done
 done
 
-python3 "$here/../report.py" "$results" c-epoll
+python3 "$here/../summary.py" "$results" c-epoll
