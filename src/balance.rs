@@ -18,7 +18,7 @@ use switchboard_net::Shutdown;
 use crate::addr::listen_addr;
 use crate::args::BalanceArgs;
 use crate::failure::Failure;
-use crate::limits::{self, FileLimits, Size};
+use crate::limits::{self, Size};
 use crate::{parse, runtime};
 
 /// The TOML file.
@@ -228,18 +228,7 @@ impl Settings {
             strategy,
             backends,
             health,
-            limits: limits::merge(
-                &args.limits,
-                args.grace,
-                FileLimits {
-                    max_header_bytes: file.max_header_bytes,
-                    header_read_timeout: file.header_read_timeout,
-                    body_read_timeout: file.body_read_timeout,
-                    idle_timeout: file.idle_timeout,
-                    max_connections: file.max_connections,
-                    grace: file.grace,
-                },
-            )?,
+            limits: limits::merge(&args.limits, args.grace, limits::file_limits!(file))?,
             trusted: file.trusted_proxies.unwrap_or_default(),
             sticky: args.sticky || file.sticky.unwrap_or(false),
             proxy_protocol: args.proxy_protocol || file.proxy_protocol.unwrap_or(false),

@@ -30,6 +30,23 @@ pub struct FileLimits {
     pub grace: Option<String>,
 }
 
+/// The [`FileLimits`] moved out of a command's TOML settings, whose fields of the same names
+/// they are (serde's `flatten` would have them in one struct, but it cannot be combined with
+/// `deny_unknown_fields`, which catches a misspelt key).
+macro_rules! file_limits {
+    ($file:expr) => {
+        $crate::limits::FileLimits {
+            max_header_bytes: $file.max_header_bytes,
+            header_read_timeout: $file.header_read_timeout,
+            body_read_timeout: $file.body_read_timeout,
+            idle_timeout: $file.idle_timeout,
+            max_connections: $file.max_connections,
+            grace: $file.grace,
+        }
+    };
+}
+pub(crate) use file_limits;
+
 /// A duration from the TOML file: `key` names it in the error.
 pub fn file_duration(key: &str, value: Option<String>) -> Result<Option<Duration>, String> {
     value

@@ -16,7 +16,7 @@ use crate::addr::listen_addr;
 use crate::args::AppServeArgs;
 use crate::failure::Failure;
 use crate::jobs::FileDirs;
-use crate::limits::{self, FileLimits, Size};
+use crate::limits::{self, Size};
 use crate::runtime;
 
 /// How often a server writes its request statistics to the database (and once more when it
@@ -100,14 +100,7 @@ pub fn database_url(database: Option<String>, data: Option<PathBuf>) -> String {
 impl Settings {
     /// The flags over the file over the defaults, validated.
     pub(crate) fn merge(args: AppServeArgs, file: FileConfig) -> Result<Settings, Failure> {
-        let file_limits = FileLimits {
-            max_header_bytes: file.max_header_bytes,
-            header_read_timeout: file.header_read_timeout,
-            body_read_timeout: file.body_read_timeout,
-            idle_timeout: file.idle_timeout,
-            max_connections: file.max_connections,
-            grace: file.grace,
-        };
+        let file_limits = limits::file_limits!(file);
         let limits =
             limits::merge(&args.limits, args.grace, file_limits).map_err(Failure::usage)?;
 
