@@ -75,6 +75,7 @@ impl Hosts {
             ));
         }
         let (database, target) = inside_url(database)?;
+        let target = resolve(target).await?;
         remove_stale().await;
         let pid = std::process::id();
         let mut hosts = Hosts {
@@ -126,9 +127,10 @@ impl Hosts {
 }
 
 /// The database URL with its host and port as seen from inside a namespace (loopback, the
-/// database's port), and the address the relays forward to; a usage error for anything but a
-/// PostgreSQL URL.
-pub fn inside_url(database: &str) -> Result<(String, SocketAddr), Failure> {
+/// database's port), and the database's host and port as given, which the relays forward to;
+/// a usage error for anything but a PostgreSQL URL with a host. No I/O: `up` checks its flags
+/// with it before starting anything.
+pub fn inside_url(database: &str) -> Result<(String, (String, u16)), Failure> {
     let usage = || {
         Failure::usage(
             "--hosts needs --database postgres://USER@HOST:PORT/DB: the hosts share one PostgreSQL",
@@ -144,12 +146,17 @@ pub fn inside_url(database: &str) -> Result<(String, SocketAddr), Failure> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+    url.set_host(Some("127.0.0.1")).map_err(|_| usage())?;
+    Ok((url.to_string(), (host, port)))
+}
+
+/// The database's address, looked up once, off the runtime's threads.
+async fn resolve((host, port): (String, u16)) -> Result<SocketAddr, Failure> {
+    tokio::net::lookup_host((host.as_str(), port))
+        .await
         .ok()
         .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| Failure::runtime(format!("cannot resolve the database host {host}")))?;
-    url.set_host(Some("127.0.0.1")).map_err(|_| usage())?;
-    Ok((url.to_string(), target))
+        .ok_or_else(|| Failure::runtime(format!("cannot resolve the database host {host}")))
 }
 
 /// Host `i` (from 0) of process `pid`: its namespace, its veth pair and their addresses.
