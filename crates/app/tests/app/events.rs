@@ -215,6 +215,57 @@ async fn last_event_id_replays_what_was_missed(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
+/// Deleting an account takes its posts with it: a listener gets a `delete` event for each,
+/// and a replay from before gets them too, after the posts they delete.
+async fn deleting_a_user_streams_the_deletions(backend: Backend) {
+    let app = start_with(backend, test_config()).await;
+    let ann = signed_in(&app, "ann").await;
+    let bob = signed_in(&app, "bob").await;
+    let mut events = Events::open(&ann, "", None).await;
+    let before = events_id(&mut events, post(&ann, "ann's").await).await;
+    let mut bobs = Vec::new();
+    for i in 0..3 {
+        bobs.push(post(&bob, &format!("bob's {i}")).await);
+        assert_eq!(events.next().await.unwrap().data, bobs[i]);
+    }
+
+    let store = app.app.store();
+    let (bob_user, _) = store.credentials("bob").await.unwrap().unwrap();
+    assert!(store
+        .delete_user(bob_user.id, app.clock.now())
+        .await
+        .unwrap());
+    for made in &bobs {
+        let got = events.next().await.unwrap();
+        assert_eq!(
+            (got.event.as_str(), got.data),
+            ("delete", json!({ "id": made["id"] }))
+        );
+    }
+    assert_eq!(events.next_within(Duration::from_millis(300)).await, None);
+    drop(events);
+
+    // Replayed from before Bob posted: his posts are gone, their deletions are not.
+    let mut events = Events::open(&ann, "", Some(before)).await;
+    for made in &bobs {
+        let got = events.next().await.unwrap();
+        assert_eq!(
+            (got.event.as_str(), got.data),
+            ("delete", json!({ "id": made["id"] }))
+        );
+    }
+    assert_eq!(events.next_within(Duration::from_millis(300)).await, None);
+    drop(events);
+    app.running.stop().await.unwrap();
+}
+
+/// The id of the next event, which must be `expected`'s post.
+async fn events_id(events: &mut Events, expected: Value) -> i64 {
+    let got = events.next().await.unwrap();
+    assert_eq!(got.data, expected);
+    got.id
+}
+
 /// A server restarted on the same database replays what a client missed while it was down.
 async fn replay_survives_a_restart(backend: Backend) {
     let (store, dir) = fresh_store(backend).await.expect("backend available");
@@ -373,6 +424,7 @@ both_backends!(
     shutting_down_ends_the_streams,
     posts_and_deletions_stream_live,
     last_event_id_replays_what_was_missed,
+    deleting_a_user_streams_the_deletions,
     replay_survives_a_restart,
     idle_streams_are_kept_alive,
     a_slow_reader_is_dropped,
