@@ -50,6 +50,7 @@ pub(crate) struct FileConfig {
     session_idle: Option<String>,
     session_lifetime: Option<String>,
     posts_per_minute: Option<u32>,
+    feed_retention: Option<String>,
     grace: Option<String>,
 }
 
@@ -145,6 +146,10 @@ impl Settings {
                     .or(file.posts_per_minute)
                     .unwrap_or(app_defaults.feed.posts_per_window),
                 window: Duration::from_secs(60),
+                retention: args
+                    .feed_retention
+                    .or(file_duration("feed-retention", file.feed_retention)?)
+                    .unwrap_or(app_defaults.feed.retention),
                 ..app_defaults.feed
             },
             trusted_proxies: if args.trusted_proxies.is_empty() {
@@ -157,6 +162,11 @@ impl Settings {
         if app.feed.posts_per_window == 0 {
             return Err(Failure::usage(
                 "config file: posts-per-minute must be at least 1",
+            ));
+        }
+        if app.feed.retention < app.feed.window {
+            return Err(Failure::usage(
+                "--feed-retention must be at least a minute: posts per minute are counted from the kept events",
             ));
         }
         if app.request_timeout.is_zero() {

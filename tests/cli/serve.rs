@@ -361,3 +361,18 @@ async fn posts_per_minute_sets_the_feeds_limit() {
     server.wait(std::time::Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn feed_retention_below_the_posting_window_is_refused() {
+    for bad in ["30s", "soon"] {
+        let out = cli().run(&["serve", "--feed-retention", bad], b"").await;
+        assert_eq!(out.code(), 2, "{bad}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("feed-retention"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+    let out = cli().run(&["serve", "--feed-retention", "30s"], b"").await;
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}

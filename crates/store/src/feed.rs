@@ -7,6 +7,11 @@
 //! that has seen every event up to some id and asks for those after it
 //! ([`Store::feed_events_after`]) therefore misses none. On PostgreSQL the transaction also
 //! sends a `NOTIFY` (delivered at commit) that [`FeedListener`] receives on every server.
+//!
+//! The events are kept for a while, not for ever: the clean-up job deletes the oldest
+//! ([`Store::prune_feed_events_batch`]) and records how far it went
+//! ([`Store::feed_pruned_through`]), so a reader coming back from further than that knows it
+//! cannot be replayed what it missed.
 
 use std::time::Duration;
 
@@ -359,6 +364,60 @@ impl Store {
             .map_err(from_sqlx)?;
             rows.iter().map(event_from_row).collect()
         })
+    }
+
+    /// Deletes the oldest feed events made before `before`, about `limit` at a time (the
+    /// `limit` oldest such, and any older by id): a prefix of the feed, so that
+    /// [`Store::feed_pruned_through`] can say where what is kept begins. Returns how many
+    /// were deleted; called until it returns less than `limit`, it clears them all without
+    /// one long write lock.
+    pub async fn prune_feed_events_batch(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        on_engine!(self, |pool| {
+            let mut tx = begin_write(pool).await?;
+            let through: Option<i64> = sqlx::query_scalar(
+                "SELECT max(id) FROM (SELECT id FROM feed_events WHERE created_at < $1
+                                      ORDER BY id LIMIT $2) oldest",
+            )
+            .bind(before.as_millis())
+            .bind(i64::from(limit))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+            let Some(through) = through else {
+                return Ok(0);
+            };
+            // Only committed ids are seen, and a writer commits its event before any greater
+            // id is committed (the feed's lock): no event up to `through` is still to come.
+            let deleted = sqlx::query("DELETE FROM feed_events WHERE id <= $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?
+                .rows_affected();
+            sqlx::query("UPDATE feed_pruned SET through = $1 WHERE through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok(deleted)
+        })
+    }
+
+    /// The greatest id of the feed's events that may have been pruned (0 if none): a reader
+    /// that has seen the events up to an id below it cannot be replayed what it missed.
+    pub async fn feed_pruned_through(&self) -> Result<i64, StoreError> {
+        on_engine!(self, |pool| {
+            sqlx::query_scalar("SELECT through FROM feed_pruned")
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(from_sqlx)
+        .map(|through| through.unwrap_or(0))
     }
 
     /// On PostgreSQL, a listener that wakes whenever any server on this database (and schema)
