@@ -259,6 +259,52 @@ async fn deleting_a_user_streams_the_deletions(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
+/// A client coming back from before the oldest event kept is not replayed a feed with a hole
+/// in it: it gets a `reset` carrying the latest event's id, then live events; one coming back
+/// from after what was pruned is replayed as ever.
+async fn a_client_behind_the_pruned_events_is_reset(backend: Backend) {
+    let app = start_with(backend, test_config()).await;
+    let ann = signed_in(&app, "ann").await;
+    let bob = signed_in(&app, "bob").await;
+    let mut events = Events::open(&ann, "", None).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(events_id(&mut events, post(&bob, &format!("p{i}")).await).await);
+    }
+    drop(events);
+
+    // The clean-up job's step, with everything so far older than the retention: all go.
+    let store = app.app.store();
+    let later = app.clock.now().saturating_add(Duration::from_secs(3600));
+    assert_eq!(store.prune_feed_events_batch(later, 2).await.unwrap(), 2);
+    assert_eq!(store.feed_pruned_through().await.unwrap(), ids[1]);
+
+    // From before the pruned events: a reset, then what comes live.
+    for resume in [0, ids[0]] {
+        let mut events = Events::open(&ann, "", Some(resume)).await;
+        let reset = events.next().await.unwrap();
+        assert_eq!(
+            (reset.event.as_str(), reset.id, reset.data),
+            ("reset", *ids.last().unwrap(), json!({})),
+            "from {resume}"
+        );
+        let live = post(&bob, "live").await;
+        let got = events.next().await.unwrap();
+        assert_eq!((got.event.as_str(), got.data), ("post", live.clone()));
+        ids.push(got.id);
+        drop(events);
+    }
+    // From where the pruning stopped: replayed, no reset.
+    let mut events = Events::open(&ann, &format!("?after={}", ids[1]), None).await;
+    for id in &ids[2..] {
+        let got = events.next().await.unwrap();
+        assert_eq!((got.event.as_str(), got.id), ("post", *id));
+    }
+    assert_eq!(events.next_within(Duration::from_millis(200)).await, None);
+    drop(events);
+    app.running.stop().await.unwrap();
+}
+
 /// The id of the next event, which must be `expected`'s post.
 async fn events_id(events: &mut Events, expected: Value) -> i64 {
     let got = events.next().await.unwrap();
@@ -425,6 +471,7 @@ both_backends!(
     posts_and_deletions_stream_live,
     last_event_id_replays_what_was_missed,
     deleting_a_user_streams_the_deletions,
+    a_client_behind_the_pruned_events_is_reset,
     replay_survives_a_restart,
     idle_streams_are_kept_alive,
     a_slow_reader_is_dropped,
