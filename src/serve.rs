@@ -126,7 +126,7 @@ impl Settings {
             return Err(Failure::usage("session lifetimes must be more than zero"));
         }
         let app_defaults = AppConfig::default();
-        let app = AppConfig {
+        let mut app = AppConfig {
             site: match args.site.or(file.site) {
                 Some(dir) => Site::Dir(dir),
                 None => Site::Embedded,
@@ -169,6 +169,10 @@ impl Settings {
                 "--feed-retention must be at least a minute: posts per minute are counted from the kept events",
             ));
         }
+        // A quiet event stream moves no byte but its keep-alive comments, and a connection
+        // with a response in progress that moves none for an idle period is cut as stalled:
+        // the comments must come more often than that.
+        app.feed.keep_alive = app.feed.keep_alive.min(limits.idle_timeout / 2);
         if app.request_timeout.is_zero() {
             return Err(Failure::usage("--request-timeout must be more than zero"));
         }
