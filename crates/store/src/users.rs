@@ -120,11 +120,14 @@ impl Store {
 
     /// Deletes a user, and with them (by cascade) their sessions and their posts, each post's
     /// deletion recorded as a feed event in the same transaction (under the feed's lock, as
-    /// [`Store::delete_post`] does), so that listeners and replays see every post go. `false`
+    /// [`Store::delete_post`] does, and after any post of theirs in flight), so that
+    /// listeners and replays see every post go. `false`
     /// if there was none. Their id is never given to another user.
     pub async fn delete_user(&self, user_id: i64, now: Timestamp) -> Result<bool, StoreError> {
         on_engine!(self, |pool| {
             let mut tx = begin_write(pool).await?;
+            // A post of theirs in flight commits first, and is counted below; none starts.
+            Engine::lock_author(&mut tx, user_id).await?;
             Engine::lock_feed(&mut tx).await?;
             // One event per post, in post order; the cascade below removes the posts.
             let announced = sqlx::query(

@@ -22,7 +22,8 @@ const UNLIMITED: PostLimit = PostLimit {
 both_backends!(
     posts_pages_and_deletes,
     posts_per_minute_are_limited,
-    deleting_a_user_announces_each_post_gone
+    deleting_a_user_announces_each_post_gone,
+    posts_at_once_stay_within_the_limit
 );
 
 async fn post(store: &Store, author: i64, text: &str, at: i64) -> (i64, i64) {
@@ -285,6 +286,28 @@ async fn deleting_a_user_announces_each_post_gone(store: &Store) {
         .unwrap();
     assert!(store.delete_user(cid.id, t(6 * S)).await.unwrap());
     assert_eq!(store.last_feed_event().await.unwrap(), last);
+}
+
+/// One author's posts sent all at once (as from several tabs or servers) are counted one
+/// after another: no more than the limit get through.
+async fn posts_at_once_stay_within_the_limit(store: &Store) {
+    let ann = store
+        .create_user("ann", "h", Role::User, t(0))
+        .await
+        .unwrap();
+    let tries: Vec<_> = (0..30)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_post(ann.id, "hi", t(0), LIMIT).await })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in tries {
+        if let Posted::Created { .. } = attempt.await.unwrap().unwrap() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, LIMIT.posts);
 }
 
 /// Writers on two stores (two processes) and a reader that keeps asking for what came after
