@@ -499,7 +499,6 @@ async fn a_listener_that_never_reads_is_cut_off(backend: Backend) {
         }
         (ids, reading)
     });
-    let started = tokio::time::Instant::now();
     post_many(&app, &bob, POSTS).await;
     let (ids, mut reading) = tokio::time::timeout(switchboard_testkit::PATIENCE, reader)
         .await
@@ -528,11 +527,6 @@ async fn a_listener_that_never_reads_is_cut_off(backend: Backend) {
     let received = body.lines().filter(|l| l.starts_with("id: ")).count();
     assert!(received < POSTS, "cut off after {received} of {POSTS}");
     assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "cut, not ended");
-    assert!(
-        started.elapsed() < switchboard_testkit::PATIENCE,
-        "{:?}",
-        started.elapsed()
-    );
 
     // The reading listener goes on.
     let live = post(&ann, "after").await;
