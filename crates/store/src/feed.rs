@@ -335,16 +335,20 @@ impl Store {
         })
     }
 
-    /// The id of the latest feed event, 0 if there is none: where a reader that wants only
-    /// what happens from now on starts.
+    /// The id of the latest feed event, 0 if there has never been one: where a reader that
+    /// wants only what happens from now on starts. Pruning does not take it back: with every
+    /// event pruned, it is the last pruned, so that a reader starting there is not told it
+    /// is behind what was pruned.
     pub async fn last_feed_event(&self) -> Result<i64, StoreError> {
         let id: Option<i64> = on_engine!(self, |pool| {
             let mut tx = pool.begin().await.map_err(from_sqlx)?;
             Engine::settle_feed(&mut tx).await?;
-            let id = sqlx::query_scalar("SELECT max(id) FROM feed_events")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
+            let id = sqlx::query_scalar(
+                "SELECT coalesce(max(id), (SELECT through FROM feed_pruned)) FROM feed_events",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
             tx.commit().await.map_err(from_sqlx)?;
             Ok::<_, StoreError>(id)
         })?;

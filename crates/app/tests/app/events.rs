@@ -306,6 +306,19 @@ async fn a_client_behind_the_pruned_events_is_reset(backend: Backend) {
     }
     assert_eq!(events.next_within(Duration::from_millis(200)).await, None);
     drop(events);
+
+    // Everything pruned (a feed quiet for longer than the retention): the posts page still
+    // says where the feed stands, and a stream from there is no reset but live.
+    let latest = *ids.last().unwrap();
+    store.prune_feed_events_batch(later, 1000).await.unwrap();
+    assert!(store.feed_events_after(0, 10).await.unwrap().is_empty());
+    let page: Value = ann.get("/api/posts").await.json();
+    assert_eq!(page["last_event_id"], json!(latest));
+    let mut events = Events::open(&ann, &format!("?after={latest}"), None).await;
+    let live = post(&bob, "after the quiet").await;
+    let got = events.next().await.unwrap();
+    assert_eq!((got.event.as_str(), got.data), ("post", live));
+    drop(events);
     app.running.stop().await.unwrap();
 }
 
