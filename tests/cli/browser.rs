@@ -545,3 +545,89 @@ async fn a_post_shows_up_live_on_another_servers_page() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A page that comes back from further behind than the events kept (its server down
+/// meanwhile, a post made, and every event pruned, as the clean-up job does past the
+/// retention) is told so by a `reset` and loads the posts again, without a reload of the
+/// page, rather than missing the post.
+#[tokio::test]
+async fn the_feed_page_catches_up_after_its_events_were_pruned() {
+    let test = "the_feed_page_catches_up_after_its_events_were_pruned";
+    let Some(programs) = programs(test) else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("switchboard_browser_reset_{}", fastrand::u32(..)));
+    let data = dir.join("data");
+    let server = start_serve("server-a", &data).await;
+    let addr = server.addr.to_string();
+    let ann = Browser::start(&programs).await;
+    on_the_feed(&ann, &format!("http://{addr}"), "ann").await;
+    ann.client()
+        .execute("window.notReloaded = true; return true", vec![])
+        .await
+        .expect("mark the page");
+    server.signal("TERM").await;
+    let (status, rest) = server.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}: {rest}");
+    ann.until(
+        "the page offline",
+        "return document.body.dataset.live === 'no'",
+    )
+    .await;
+
+    let url = format!("sqlite://{}", data.join("switchboard.db").display());
+    let store = switchboard_store::Store::open(&url)
+        .await
+        .expect("the server's file");
+    let (user, _) = store.credentials("ann").await.unwrap().expect("ann");
+    let now = switchboard_store::Timestamp::from_system_time(std::time::SystemTime::now());
+    let limit = switchboard_store::PostLimit {
+        posts: 10,
+        window: Duration::from_secs(60),
+    };
+    let message = format!("made while the page was away, {}", fastrand::u32(..));
+    store
+        .create_post(user.id, &message, now, limit)
+        .await
+        .unwrap();
+    let later = now.saturating_add(Duration::from_secs(3600));
+    assert_eq!(store.prune_feed_events_batch(later, 100).await.unwrap(), 1);
+    store.close().await;
+
+    let server = cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--name",
+                "server-a",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                &addr,
+            ],
+            "application server listening",
+        )
+        .await;
+    ann.until(
+        "the post made while it was away",
+        &format!(
+            "return [...document.querySelectorAll('#posts li p')].some((p) => p.textContent === {message:?})"
+        ),
+    )
+    .await;
+    ann.until(
+        "the feed live again",
+        "return document.body.dataset.live === 'yes'",
+    )
+    .await;
+    let still = ann
+        .client()
+        .execute("return window.notReloaded === true", vec![])
+        .await;
+    assert!(matches!(still, Ok(Value::Bool(true))), "the page reloaded");
+    ann.close().await;
+    server.signal("TERM").await;
+    let (status, rest) = server.wait(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}: {rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
