@@ -148,6 +148,7 @@ pub fn jobs(
             session_idle: app.sessions.idle,
             throttle_window: app.throttle.window,
             keep_history: HISTORY,
+            feed_retention: app.feed.retention,
         }),
     });
     Ok(jobs)

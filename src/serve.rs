@@ -50,6 +50,7 @@ pub(crate) struct FileConfig {
     session_idle: Option<String>,
     session_lifetime: Option<String>,
     posts_per_minute: Option<u32>,
+    feed_retention: Option<String>,
     grace: Option<String>,
 }
 
@@ -118,7 +119,7 @@ impl Settings {
             return Err(Failure::usage("session lifetimes must be more than zero"));
         }
         let app_defaults = AppConfig::default();
-        let app = AppConfig {
+        let mut app = AppConfig {
             site: match args.site.or(file.site) {
                 Some(dir) => Site::Dir(dir),
                 None => Site::Embedded,
@@ -138,6 +139,10 @@ impl Settings {
                     .or(file.posts_per_minute)
                     .unwrap_or(app_defaults.feed.posts_per_window),
                 window: Duration::from_secs(60),
+                retention: args
+                    .feed_retention
+                    .or(file_duration("feed-retention", file.feed_retention)?)
+                    .unwrap_or(app_defaults.feed.retention),
                 ..app_defaults.feed
             },
             trusted_proxies: if args.trusted_proxies.is_empty() {
@@ -152,6 +157,15 @@ impl Settings {
                 "config file: posts-per-minute must be at least 1",
             ));
         }
+        if app.feed.retention < app.feed.window {
+            return Err(Failure::usage(
+                "--feed-retention must be at least a minute: posts per minute are counted from the kept events",
+            ));
+        }
+        // A quiet event stream moves no byte but its keep-alive comments, and a connection
+        // with a response in progress that moves none for an idle period is cut as stalled:
+        // the comments must come more often than that.
+        app.feed.keep_alive = app.feed.keep_alive.min(limits.idle_timeout / 2);
         if app.request_timeout.is_zero() {
             return Err(Failure::usage("--request-timeout must be more than zero"));
         }

@@ -45,7 +45,8 @@ pub struct JobArgs {
     #[arg(long, env = "SWITCHBOARD_REPORT_SCHEDULE", value_name = "CRON")]
     pub report_schedule: Option<String>,
 
-    /// When expired sessions and old login failures are deleted [default: "*/10 * * * *"].
+    /// When expired sessions, old login failures and old feed events are deleted
+    /// [default: "*/10 * * * *"].
     #[arg(long, env = "SWITCHBOARD_CLEANUP_SCHEDULE", value_name = "CRON")]
     pub cleanup_schedule: Option<String>,
 }

@@ -344,6 +344,11 @@ pub struct AppServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub posts_per_minute: Option<u32>,
 
+    /// How long the feed's events are kept for clients to catch up from; one further behind
+    /// reloads the feed [default: 7d].
+    #[arg(long, env = "SWITCHBOARD_FEED_RETENTION", value_name = "DURATION", value_parser = parse::duration)]
+    pub feed_retention: Option<Duration>,
+
     /// A session this old ends, however active [default: 12h].
     #[arg(long, env = "SWITCHBOARD_SESSION_LIFETIME", value_name = "DURATION", value_parser = parse::duration)]
     pub session_lifetime: Option<Duration>,

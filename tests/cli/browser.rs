@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use switchboard_testkit::{http_get, wait_until_accepting, ChildServer, PgDatabase};
+use switchboard_testkit::{http_get, wait_until_accepting, ChildServer};
 use tokio::process::{Child, Command};
 
-use crate::{cli, free_addr, server_pids, start_serve, start_up};
+use crate::{cli, free_addr, server_pids, start_up};
+
+mod feed;
 
 /// How long a page gets to show what a test waits for.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -396,152 +398,4 @@ async fn the_dashboard_shows_failover_and_changes_the_strategy() {
 
     browser.close().await;
     stop(up, &data).await;
-}
-
-/// `serve` named `name` on the PostgreSQL database at `url`, on a port the system picks.
-async fn serve_on(url: &str, name: &str) -> ChildServer {
-    cli()
-        .spawn_server(
-            &[
-                "serve",
-                "--name",
-                name,
-                "--database",
-                url,
-                "--listen",
-                "127.0.0.1:0",
-            ],
-            "application server listening",
-        )
-        .await
-}
-
-/// Signs up as `name` on `site` and opens the feed, waiting until it is live.
-async fn on_the_feed(browser: &Browser, site: &str, name: &str) {
-    let c = browser.client();
-    c.goto(&format!("{site}/")).await.expect("open the site");
-    browser.fill("#signup", name, "correct horse battery").await;
-    browser
-        .until(
-            "the profile after signing up",
-            "return location.pathname === '/profile'",
-        )
-        .await;
-    c.goto(&format!("{site}/feed"))
-        .await
-        .expect("open the feed");
-    browser
-        .until(
-            "the feed live",
-            "return document.body.dataset.live === 'yes'",
-        )
-        .await;
-}
-
-/// Two people on the feed, each through a server of their own (two `serve` on one PostgreSQL
-/// database when `SWITCHBOARD_TEST_POSTGRES` is set; else both on one server over SQLite):
-/// one posts, and the other's page shows it within a second, without reloading; deleted, it
-/// goes from the other's page too.
-#[tokio::test]
-async fn a_post_shows_up_live_on_another_servers_page() {
-    let Some(programs) = programs("a_post_shows_up_live_on_another_servers_page") else {
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("switchboard_browser_feed_{}", fastrand::u32(..)));
-    let db = match std::env::var_os("SWITCHBOARD_TEST_POSTGRES") {
-        Some(_) => PgDatabase::create("a_post_shows_up_live_on_another_servers_page"),
-        None => {
-            eprintln!(
-                "SWITCHBOARD_TEST_POSTGRES is not set: both browsers use one server, on SQLite"
-            );
-            None
-        }
-    };
-    let servers = match &db {
-        Some(db) => vec![
-            serve_on(&db.url, "server-a").await,
-            serve_on(&db.url, "server-b").await,
-        ],
-        None => vec![start_serve("server-a", &dir.join("data")).await],
-    };
-    let site_a = format!("http://{}", servers[0].addr);
-    let site_b = format!("http://{}", servers[servers.len() - 1].addr);
-    let (ann, bob) = (
-        Browser::start(&programs).await,
-        Browser::start(&programs).await,
-    );
-    on_the_feed(&ann, &site_a, "ann").await;
-    on_the_feed(&bob, &site_b, "bob").await;
-    bob.client()
-        .execute("window.notReloaded = true; return true", vec![])
-        .await
-        .expect("mark the page");
-
-    let message = format!("hello from server-a, {}", fastrand::u32(..));
-    let c = ann.client();
-    c.find(Locator::Id("text"))
-        .await
-        .expect("the text box")
-        .send_keys(&message)
-        .await
-        .expect("type");
-    c.find(Locator::Css("#post-form button[type=submit]"))
-        .await
-        .expect("post button")
-        .click()
-        .await
-        .expect("click");
-    let posted = tokio::time::Instant::now();
-    let shows = format!(
-        "return [...document.querySelectorAll('#posts li p')].some((p) => p.textContent === {message:?})"
-    );
-    loop {
-        let seen = bob.client().execute(&shows, vec![]).await;
-        if matches!(seen, Ok(Value::Bool(true))) {
-            break;
-        }
-        assert!(
-            posted.elapsed() < Duration::from_secs(1),
-            "bob's page did not show the post within a second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let waited = posted.elapsed();
-    eprintln!("the post showed on the other page after {waited:?}");
-    let still = bob
-        .client()
-        .execute("return window.notReloaded === true", vec![])
-        .await;
-    assert!(matches!(still, Ok(Value::Bool(true))), "the page reloaded");
-    ann.until("ann's own post", &shows).await;
-    ann.screenshot("feed.png").await;
-    // Bob may not delete ann's posts, so his page offers no button.
-    let buttons = bob
-        .client()
-        .execute(
-            "return document.querySelectorAll('#posts .delete').length",
-            vec![],
-        )
-        .await
-        .expect("count buttons");
-    assert_eq!(buttons, json!(0));
-
-    // The author deletes it; it goes from the other page.
-    c.find(Locator::Css("#posts li .delete"))
-        .await
-        .expect("a delete button on ann's post")
-        .click()
-        .await
-        .expect("click");
-    bob.until("the post gone", &format!("return !(() => {{ {shows} }})()"))
-        .await;
-
-    ann.close().await;
-    bob.close().await;
-    for server in servers {
-        server.signal("TERM").await;
-        let (status, rest) = server.wait(Duration::from_secs(30)).await;
-        assert!(status.success(), "{status:?}: {rest}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
 }

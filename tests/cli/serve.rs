@@ -361,3 +361,76 @@ async fn posts_per_minute_sets_the_feeds_limit() {
     server.wait(std::time::Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn feed_retention_below_the_posting_window_is_refused() {
+    for bad in ["30s", "soon"] {
+        let out = cli().run(&["serve", "--feed-retention", bad], b"").await;
+        assert_eq!(out.code(), 2, "{bad}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("feed-retention"),
+            "{bad}: {}",
+            out.stderr
+        );
+    }
+    let out = cli().run(&["serve", "--feed-retention", "30s"], b"").await;
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
+
+/// A quiet event stream is not cut by a short idle timeout: its keep-alive comments come
+/// more often than the idle timeout (here 1 s), whatever the feed's own interval (15 s).
+#[tokio::test]
+async fn a_quiet_event_stream_outlives_a_short_idle_timeout() {
+    use crate::crash::{call, Answer};
+    let dir = std::env::temp_dir().join(format!("switchboard_cli_idle_{}", fastrand::u32(..)));
+    let server = cli()
+        .spawn_server(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                dir.to_str().unwrap(),
+                "--idle-timeout",
+                "1s",
+            ],
+            "application server listening",
+        )
+        .await;
+    let body = r#"{"username":"listener","password":"a long passphrase"}"#;
+    let made = call(server.addr, "POST", "/api/users", &[], body).await;
+    assert!(matches!(made, Answer::Status(201, _)), "{made:?}");
+    let Answer::Status(200, login) = call(server.addr, "POST", "/login", &[], body).await else {
+        panic!("sign-in failed");
+    };
+    let token: serde_json::Value = serde_json::from_str(&login).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /api/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\r\n",
+        token["token"].as_str().unwrap()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Four idle periods with nothing posted: the stream stays open, kept alive.
+    let mut got = Vec::new();
+    let listen = async {
+        let mut chunk = [0; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            if n == 0 {
+                return false;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+    };
+    let ended = tokio::time::timeout(Duration::from_secs(4), listen).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(ended.is_err(), "the stream was cut: {text:?}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
+    assert!(
+        text.matches("\n:").count() >= 4,
+        "keep-alive comments: {text:?}"
+    );
+    server.signal("TERM").await;
+    server.wait(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

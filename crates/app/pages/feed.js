@@ -2,6 +2,7 @@
 // /api/events. Plain DOM, no build step. The stream starts after the page's posts
 // (`?after=` their last_event_id), and the browser's own reconnects send Last-Event-ID, so
 // nothing is missed between the two or across a reconnect; posts are shown once each by id.
+// A `reset` (the server no longer keeps what the page would need to catch up) starts again.
 'use strict';
 
 (() => {
@@ -100,6 +101,35 @@
 
   more.addEventListener('click', () => page(older));
 
+  let events = null;
+
+  // The first page of posts, then the stream from just after it. Again from scratch on a
+  // `reset`: the server no longer keeps the events this page would need to catch up.
+  async function connect() {
+    if (events) events.close();
+    list.replaceChildren();
+    shown.clear();
+    const first = await page(null);
+    events = new EventSource(`/api/events?after=${first.last_event_id}`);
+    const mine = events;
+    events.addEventListener('open', () => setLive('yes', 'live'));
+    events.addEventListener('error', () => {
+      if (mine.readyState === EventSource.CLOSED) setLive('no', 'offline: reload the page');
+      else setLive('no', 'reconnecting…');
+    });
+    events.addEventListener('post', (e) => add(JSON.parse(e.data)));
+    events.addEventListener('delete', (e) => drop(JSON.parse(e.data).id));
+    events.addEventListener('reset', () => {
+      setLive('no', 'catching up…');
+      connect().catch(offline);
+    });
+  }
+
+  const offline = (e) => {
+    setLive('no', 'offline');
+    status.textContent = String(e);
+  };
+
   async function start() {
     const profile = await fetch('/api/profile');
     if (profile.status === 401) {
@@ -107,19 +137,8 @@
       return;
     }
     me = (await profile.json()).user;
-    const first = await page(null);
-    const events = new EventSource(`/api/events?after=${first.last_event_id}`);
-    events.addEventListener('open', () => setLive('yes', 'live'));
-    events.addEventListener('error', () => {
-      if (events.readyState === EventSource.CLOSED) setLive('no', 'offline: reload the page');
-      else setLive('no', 'reconnecting…');
-    });
-    events.addEventListener('post', (e) => add(JSON.parse(e.data)));
-    events.addEventListener('delete', (e) => drop(JSON.parse(e.data).id));
+    await connect();
   }
 
-  start().catch((e) => {
-    setLive('no', 'offline');
-    status.textContent = String(e);
-  });
+  start().catch(offline);
 })();

@@ -79,6 +79,10 @@ pub struct FeedPolicy {
     pub buffer: usize,
     /// How often an idle event stream gets a comment, so proxies and browsers keep it open.
     pub keep_alive: Duration,
+    /// How long the feed's events are kept for replay (the clean-up job deletes older ones);
+    /// a client that comes back from further behind is told to reload (`reset`). At least
+    /// [`FeedPolicy::window`], over which the events are counted.
+    pub retention: Duration,
 }
 
 impl Default for FeedPolicy {
@@ -88,6 +92,7 @@ impl Default for FeedPolicy {
             window: Duration::from_secs(60),
             buffer: 256,
             keep_alive: Duration::from_secs(15),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

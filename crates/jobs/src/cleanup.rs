@@ -1,5 +1,5 @@
-//! The clean-up job: dead sessions and login failures older than the throttling window,
-//! deleted in batches; job runs and request statistics past the history kept.
+//! The clean-up job: dead sessions, login failures older than the throttling window and the
+//! feed's events older than its retention, deleted in batches; job runs and request statistics past the history kept.
 //!
 //! Each delete takes at most `batch` rows, and the job yields between batches, so a backlog of
 //! a million expired sessions never holds SQLite's write lock (or a PostgreSQL transaction)
@@ -41,14 +41,24 @@ pub async fn run(
         }
         between_batches(cancel).await?;
     }
+    let feed_cutoff = now.saturating_sub(task.feed_retention);
+    let mut events = 0;
+    loop {
+        let n = store.prune_feed_events_batch(feed_cutoff, batch).await?;
+        events += n;
+        if n < u64::from(batch) {
+            break;
+        }
+        between_batches(cancel).await?;
+    }
     let history = now.saturating_sub(task.keep_history);
     let runs = store.prune_job_runs(history).await?;
     let stats = store.prune_request_stats(history).await?;
     Ok(Done {
         bytes: None,
         detail: format!(
-            "deleted {sessions} expired sessions, {failures} old login failures, {runs} old job \
-             runs, {stats} old request statistics"
+            "deleted {sessions} expired sessions, {failures} old login failures, {events} old \
+             feed events, {runs} old job runs, {stats} old request statistics"
         ),
     })
 }

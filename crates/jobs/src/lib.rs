@@ -16,7 +16,7 @@
 //! - `pgtools.rs`: finding and running `pg_dump` and `psql`.
 //! - `report/`: the daily report, gathered from the database (`mod.rs`) and written as JSON
 //!   and as a self-contained HTML page with SVG charts (`html.rs`).
-//! - `cleanup.rs`: expired sessions and old login failures deleted in batches.
+//! - `cleanup.rs`: expired sessions, old login failures and old feed events deleted in batches.
 //! - `task.rs`: [`Task`], the three jobs, and [`run_recorded`], which runs one with its run
 //!   recorded in the database; [`Clock`].
 //! - `scheduler.rs`: [`scheduler::run`], which every server runs and one at a time leads

@@ -54,7 +54,8 @@ pub struct ReportTask {
     pub dir: PathBuf,
 }
 
-/// Expired sessions and forgotten login failures deleted, `batch` rows at a time.
+/// Expired sessions, forgotten login failures and old feed events deleted, `batch` rows at
+/// a time.
 #[derive(Debug, Clone, Copy)]
 pub struct CleanupTask {
     /// Rows per delete.
@@ -65,6 +66,9 @@ pub struct CleanupTask {
     pub throttle_window: Duration,
     /// Job runs and request statistics older than this are deleted.
     pub keep_history: Duration,
+    /// The feed's events older than this are deleted (a listener further behind is told to
+    /// reload rather than replayed). At least the posting window: the limit counts events.
+    pub feed_retention: Duration,
 }
 
 /// One of the jobs.

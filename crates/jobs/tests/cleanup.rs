@@ -1,9 +1,10 @@
-//! The clean-up job: dead sessions and old login failures go, a batch at a time; live ones stay.
+//! The clean-up job: dead sessions, old login failures and old feed events go, a batch at a
+//! time; live ones stay.
 
 use std::time::Duration;
 
 use switchboard_jobs::{Cancel, CleanupTask, Task};
-use switchboard_store::{Role, Store};
+use switchboard_store::{PostLimit, Posted, Role, Store};
 
 use crate::util::{t, Place};
 
@@ -38,11 +39,35 @@ async fn the_cleanup_deletes_what_is_dead_in_batches(place: Place) {
         .await
         .unwrap();
 
+    // 24 feed events a minute apart from t(0), and one post at t(55 min): with half an hour
+    // kept, the 24 go (three batches), the recent one stays.
+    let limit = PostLimit {
+        posts: 1000,
+        window: Duration::from_secs(60),
+    };
+    let author = ann.id;
+    let post = |at| {
+        let store = store.clone();
+        async move {
+            match store.create_post(author, "hi", at, limit).await.unwrap() {
+                Posted::Created { event_id, .. } => event_id,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let mut old = Vec::new();
+    for i in 0..24 {
+        old.push(post(t(i * MINUTE / 2)).await);
+    }
+    let recent = post(t(55 * MINUTE)).await;
+    assert_eq!(store.feed_pruned_through().await.unwrap(), 0);
+
     let task = Task::Cleanup(CleanupTask {
         batch: 10,
         session_idle: Duration::from_secs(30 * 60),
         throttle_window: Duration::from_secs(15 * 60),
         keep_history: Duration::from_secs(90 * 24 * 3600),
+        feed_retention: Duration::from_secs(30 * 60),
     });
     let done = task
         .perform(&store, t(60 * MINUTE), &Cancel::default())
@@ -50,8 +75,15 @@ async fn the_cleanup_deletes_what_is_dead_in_batches(place: Place) {
         .unwrap();
     assert_eq!(
         done.detail,
-        "deleted 25 expired sessions, 23 old login failures, 0 old job runs, 0 old request \
-         statistics"
+        "deleted 25 expired sessions, 23 old login failures, 24 old feed events, 0 old job \
+         runs, 0 old request statistics"
+    );
+    let kept = store.feed_events_after(0, 100).await.unwrap();
+    assert_eq!(kept.iter().map(|e| e.id).collect::<Vec<_>>(), [recent]);
+    assert_eq!(
+        store.feed_pruned_through().await.unwrap(),
+        *old.last().unwrap(),
+        "where what is kept begins"
     );
     let now = t(60 * MINUTE);
     assert_eq!(

@@ -75,12 +75,31 @@ pub(crate) trait Engine: sqlx::Database {
         window_start: Timestamp,
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 
-    /// The first step of a transaction that writes a feed event
-    /// ([`Store::create_post`](crate::Store::create_post), `delete_post`): waits until no
-    /// other writer of the feed, in any process, is between this step and its commit, so that
-    /// events' ids are committed in ascending order.
+    /// The step of a transaction that writes a feed event
+    /// ([`Store::create_post`](crate::Store::create_post), `delete_post`, `delete_user`) just
+    /// before its event is inserted, held until it commits: marks it as a writer of the feed
+    /// in flight, one that [`Engine::settle_feed`] waits for. Writers do not wait for each
+    /// other here, so their commits (and their disks' flushes) go together.
     fn lock_feed<'t>(
         tx: &'t mut Transaction<'static, Self>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 't;
+
+    /// The first step of a reader of the feed's events: waits until no writer of the feed is
+    /// in flight (between [`Engine::lock_feed`] and its commit, in any process), and keeps new
+    /// ones out until this transaction ends. Event ids are handed out before commit, in no
+    /// commit order of their own; once no writer is in flight, every id up to the greatest
+    /// committed one is committed or will never be, so what this transaction reads next has
+    /// no hole that a later commit would fill.
+    fn settle_feed<'t>(
+        tx: &'t mut Transaction<'static, Self>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 't;
+
+    /// In [`Store::create_post`](crate::Store::create_post), before the posts of the window
+    /// are counted: waits until no other post by `author` is in flight, so two at once cannot
+    /// both pass the limit.
+    fn lock_author<'t>(
+        tx: &'t mut Transaction<'static, Self>,
+        author: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 't;
 
     /// The last step before committing feed event `event_id`: tells the other processes on

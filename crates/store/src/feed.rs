@@ -1,12 +1,19 @@
 //! The feed: [`Store`]'s queries on posts and their events, written once for both engines.
 //!
-//! Every post made or deleted writes a row of `feed_events` in the same transaction, and the
-//! events' ids are their commit order: a writer first takes the feed's lock
-//! (`Engine::lock_feed`: SQLite's `BEGIN IMMEDIATE` has it already, PostgreSQL takes a
-//! transaction-scoped advisory lock), so no id is committed after a greater one. A reader
+//! Every post made or deleted writes a row of `feed_events` in the same transaction. A reader
 //! that has seen every event up to some id and asks for those after it
-//! ([`Store::feed_events_after`]) therefore misses none. On PostgreSQL the transaction also
+//! ([`Store::feed_events_after`]) must miss none, though ids are handed out before commit:
+//! on SQLite one writer at a time (`BEGIN IMMEDIATE`) commits them in order; on PostgreSQL
+//! writers mark themselves in flight just before inserting their event (`Engine::lock_feed`,
+//! an advisory lock held shared, so that their commits go together), and a reader first waits
+//! until none is (`Engine::settle_feed`, the same lock held exclusive for its one query), so
+//! that no id below what it reads can be committed later. On PostgreSQL the transaction also
 //! sends a `NOTIFY` (delivered at commit) that [`FeedListener`] receives on every server.
+//!
+//! The events are kept for a while, not for ever: the clean-up job deletes the oldest
+//! ([`Store::prune_feed_events_batch`]) and records how far it went
+//! ([`Store::feed_pruned_through`]), so a reader coming back from further than that knows it
+//! cannot be replayed what it missed.
 
 use std::time::Duration;
 
@@ -193,7 +200,7 @@ impl Store {
         let window_start = now.saturating_sub(limit.window);
         on_engine!(self, |pool| {
             let mut tx = begin_write(pool).await?;
-            Engine::lock_feed(&mut tx).await?;
+            Engine::lock_author(&mut tx, author_id).await?;
             let (recent, oldest): (i64, Option<i64>) = sqlx::query_as(
                 "SELECT count(*), min(created_at) FROM feed_events
                  WHERE author_id = $1 AND kind = 'post' AND created_at > $2",
@@ -231,6 +238,9 @@ impl Store {
                 .await
                 .map_err(from_sqlx)?;
             let post = post_from_row(&row)?;
+            // In flight as a writer of the feed only from here to the commit: the shorter,
+            // the less a reader waits.
+            Engine::lock_feed(&mut tx).await?;
             let event_id: i64 = sqlx::query_scalar(INSERT_EVENT)
                 .bind(FeedEventKind::Post.as_str())
                 .bind(post.id)
@@ -256,7 +266,6 @@ impl Store {
     ) -> Result<Deleted, StoreError> {
         on_engine!(self, |pool| {
             let mut tx = begin_write(pool).await?;
-            Engine::lock_feed(&mut tx).await?;
             let author: Option<i64> =
                 sqlx::query_scalar("SELECT author_id FROM posts WHERE id = $1")
                     .bind(post_id)
@@ -274,6 +283,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(from_sqlx)?;
+            Engine::lock_feed(&mut tx).await?;
             let event_id: i64 = sqlx::query_scalar(INSERT_EVENT)
                 .bind(FeedEventKind::Delete.as_str())
                 .bind(post_id)
@@ -325,15 +335,23 @@ impl Store {
         })
     }
 
-    /// The id of the latest feed event, 0 if there is none: where a reader that wants only
-    /// what happens from now on starts.
+    /// The id of the latest feed event, 0 if there has never been one: where a reader that
+    /// wants only what happens from now on starts. Pruning does not take it back: with every
+    /// event pruned, it is the last pruned, so that a reader starting there is not told it
+    /// is behind what was pruned.
     pub async fn last_feed_event(&self) -> Result<i64, StoreError> {
         let id: Option<i64> = on_engine!(self, |pool| {
-            sqlx::query_scalar("SELECT max(id) FROM feed_events")
-                .fetch_one(pool)
-                .await
-        })
-        .map_err(from_sqlx)?;
+            let mut tx = pool.begin().await.map_err(from_sqlx)?;
+            Engine::settle_feed(&mut tx).await?;
+            let id = sqlx::query_scalar(
+                "SELECT coalesce(max(id), (SELECT through FROM feed_pruned)) FROM feed_events",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok::<_, StoreError>(id)
+        })?;
         Ok(id.unwrap_or(0))
     }
 
@@ -345,6 +363,8 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<FeedEvent>, StoreError> {
         on_engine!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(from_sqlx)?;
+            Engine::settle_feed(&mut tx).await?;
             let rows = sqlx::query(
                 "SELECT e.id, e.kind, e.post_id, p.author_id, u.username, p.body, p.created_at
                  FROM feed_events e
@@ -354,11 +374,66 @@ impl Store {
             )
             .bind(after)
             .bind(i64::from(limit))
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(from_sqlx)?;
+            tx.commit().await.map_err(from_sqlx)?;
             rows.iter().map(event_from_row).collect()
         })
+    }
+
+    /// Deletes the oldest feed events made before `before`, about `limit` at a time (the
+    /// `limit` oldest such, and any older by id): a prefix of the feed, so that
+    /// [`Store::feed_pruned_through`] can say where what is kept begins. Returns how many
+    /// were deleted; called until it returns less than `limit`, it clears them all without
+    /// one long write lock.
+    pub async fn prune_feed_events_batch(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        on_engine!(self, |pool| {
+            let mut tx = begin_write(pool).await?;
+            let through: Option<i64> = sqlx::query_scalar(
+                "SELECT max(id) FROM (SELECT id FROM feed_events WHERE created_at < $1
+                                      ORDER BY id LIMIT $2) oldest",
+            )
+            .bind(before.as_millis())
+            .bind(i64::from(limit))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+            let Some(through) = through else {
+                return Ok(0);
+            };
+            // Only committed ids are seen, and a writer commits its event before any greater
+            // id is committed (the feed's lock): no event up to `through` is still to come.
+            let deleted = sqlx::query("DELETE FROM feed_events WHERE id <= $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?
+                .rows_affected();
+            sqlx::query("UPDATE feed_pruned SET through = $1 WHERE through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok(deleted)
+        })
+    }
+
+    /// The greatest id of the feed's events that may have been pruned (0 if none): a reader
+    /// that has seen the events up to an id below it cannot be replayed what it missed.
+    pub async fn feed_pruned_through(&self) -> Result<i64, StoreError> {
+        on_engine!(self, |pool| {
+            sqlx::query_scalar("SELECT through FROM feed_pruned")
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(from_sqlx)
+        .map(|through| through.unwrap_or(0))
     }
 
     /// On PostgreSQL, a listener that wakes whenever any server on this database (and schema)

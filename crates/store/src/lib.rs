@@ -15,8 +15,10 @@
 //! - **Login throttling**: failed attempts counted per key (`user:ann`, `ip:127.0.0.1`) over a
 //!   sliding window, in the database, so every server process on it sees the same count.
 //! - **The feed** ([`Post`], [`FeedEvent`]): posts, and an event per post made or deleted,
-//!   written in the same transaction, with ids in commit order, for readers to replay from;
-//!   on PostgreSQL a `NOTIFY` at commit wakes every process's [`FeedListener`].
+//!   written in the same transaction, for readers to replay from without a hole (SQLite
+//!   commits one writer at a time; on PostgreSQL writers hold the feed's advisory lock
+//!   shared, and a reader waits for them with it held exclusive); on PostgreSQL a `NOTIFY` at
+//!   commit wakes every process's [`FeedListener`].
 //!
 //! Time is a [`Timestamp`] (milliseconds since the Unix epoch) that the caller supplies; the
 //! store never reads a clock to decide anything, so tests control time and processes agree.

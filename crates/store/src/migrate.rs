@@ -57,6 +57,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "feed",
         sql: include_str!("../migrations/sqlite/0003_feed.sql"),
     },
+    Migration {
+        version: 4,
+        name: "feed_pruned",
+        sql: include_str!("../migrations/sqlite/0004_feed_pruned.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -74,6 +79,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "feed",
         sql: include_str!("../migrations/postgres/0003_feed.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "feed_pruned",
+        sql: include_str!("../migrations/postgres/0004_feed_pruned.sql"),
     },
 ];
 

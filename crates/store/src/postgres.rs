@@ -155,13 +155,39 @@ impl Engine for Postgres {
         Ok(count_u32(n))
     }
 
-    /// A transaction-scoped advisory lock keyed by the schema: writers of one feed queue here
-    /// until the one ahead commits, so a smaller event id is never committed after a greater
-    /// one (identity values are handed out before commit, in no commit order of their own).
+    /// The feed's advisory lock, shared, to the end of the transaction: writers hold it
+    /// together, and [`Engine::settle_feed`]'s exclusive hold waits for all of them.
     async fn lock_feed(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        let sql = format!("SELECT pg_advisory_xact_lock_shared({FEED_LOCK})");
+        sqlx::query(&sql)
+            .execute(&mut **tx)
+            .await
+            .map_err(from_sqlx)
+            .map(drop)
+    }
+
+    /// The feed's advisory lock, exclusive, to the end of the transaction: granted once the
+    /// writers holding it shared have committed or rolled back; writers that come meanwhile
+    /// queue behind it (PostgreSQL grants a lock behind a conflicting waiter), so it is not
+    /// starved however busy the feed.
+    async fn settle_feed(tx: &mut Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        let sql = format!("SELECT pg_advisory_xact_lock({FEED_LOCK})");
+        sqlx::query(&sql)
+            .execute(&mut **tx)
+            .await
+            .map_err(from_sqlx)
+            .map(drop)
+    }
+
+    /// An advisory lock per author and schema, to the end of the transaction.
+    async fn lock_author(
+        tx: &mut Transaction<'static, Postgres>,
+        author: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('switchboard feed:' || current_schema(), 0))",
+            "SELECT pg_advisory_xact_lock(hashtextextended('switchboard poster:' || current_schema(), $1))",
         )
+        .bind(author)
         .execute(&mut **tx)
         .await
         .map_err(from_sqlx)
@@ -240,6 +266,9 @@ pub(crate) async fn open(url: &str, schema: Option<&str>) -> Result<PgPool, Stor
     migrate::run::<Postgres>(conn, schema).await?;
     Ok(engine::pool(options))
 }
+
+/// The feed's advisory lock's key, as SQL: one per schema.
+const FEED_LOCK: &str = "hashtextextended('switchboard feed:' || current_schema(), 0)";
 
 /// The feed's notification channel, as SQL: one per schema (stores in different schemas of
 /// one database have feeds of their own), short enough for an identifier whatever the schema.

@@ -128,8 +128,23 @@ impl Engine for Sqlite {
         }
     }
 
-    /// Nothing to do: `BEGIN IMMEDIATE` took the file's write lock.
+    /// Nothing to do: `BEGIN IMMEDIATE` took the file's write lock, so writers commit one
+    /// at a time, in the order of their ids.
     async fn lock_feed(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nothing to do: a reader sees only what is committed, and with one writer at a time
+    /// there is never an id committed after a greater one.
+    async fn settle_feed(_tx: &mut Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nothing to do: the file's write lock holds posters apart already.
+    async fn lock_author(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _author: i64,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 

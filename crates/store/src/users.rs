@@ -1,6 +1,6 @@
 //! Accounts: [`Store`]'s user queries, written once for both engines.
 
-use crate::engine::begin_write;
+use crate::engine::{begin_write, Engine};
 use crate::error::{from_sqlx, from_sqlx_creating_user, StoreError};
 use crate::model::{column, count_u64, user_from_row, username_key, USER_COLUMNS};
 use crate::{Role, Store, Timestamp, User};
@@ -118,18 +118,47 @@ impl Store {
         })
     }
 
-    /// Deletes a user, and with them (by cascade) their sessions. `false` if there was none.
-    /// Their id is never given to another user.
-    pub async fn delete_user(&self, user_id: i64) -> Result<bool, StoreError> {
-        let deleted = on_engine!(self, |pool| {
-            sqlx::query("DELETE FROM users WHERE id = $1")
+    /// Deletes a user, and with them (by cascade) their sessions and their posts, each post's
+    /// deletion recorded as a feed event in the same transaction (under the feed's lock, as
+    /// [`Store::delete_post`] does, and after any post of theirs in flight), so that
+    /// listeners and replays see every post go. `false`
+    /// if there was none. Their id is never given to another user.
+    pub async fn delete_user(&self, user_id: i64, now: Timestamp) -> Result<bool, StoreError> {
+        on_engine!(self, |pool| {
+            let mut tx = begin_write(pool).await?;
+            // A post of theirs in flight commits first, and is counted below; none starts.
+            Engine::lock_author(&mut tx, user_id).await?;
+            Engine::lock_feed(&mut tx).await?;
+            // One event per post, in post order; the cascade below removes the posts.
+            let announced = sqlx::query(
+                "INSERT INTO feed_events (kind, post_id, author_id, created_at)
+                 SELECT 'delete', id, author_id, $2 FROM posts WHERE author_id = $1 ORDER BY id",
+            )
+            .bind(user_id)
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+            let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(user_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
-                .map(|done| done.rows_affected())
+                .map_err(from_sqlx)?
+                .rows_affected();
+            if deleted == 0 {
+                return Ok(false); // dropping `tx` rolls back the empty transaction
+            }
+            if announced > 0 {
+                let last: i64 = sqlx::query_scalar("SELECT max(id) FROM feed_events")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                Engine::notify_feed(&mut tx, last).await?;
+            }
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok(true)
         })
-        .map_err(from_sqlx)?;
-        Ok(deleted > 0)
     }
 
     /// How many users there are.

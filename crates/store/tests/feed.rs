@@ -19,7 +19,12 @@ const UNLIMITED: PostLimit = PostLimit {
     window: Duration::from_secs(60),
 };
 
-both_backends!(posts_pages_and_deletes, posts_per_minute_are_limited);
+both_backends!(
+    posts_pages_and_deletes,
+    posts_per_minute_are_limited,
+    deleting_a_user_announces_each_post_gone,
+    posts_at_once_stay_within_the_limit
+);
 
 async fn post(store: &Store, author: i64, text: &str, at: i64) -> (i64, i64) {
     match store
@@ -136,7 +141,7 @@ async fn posts_pages_and_deletes(store: &Store) {
     assert_eq!(store.feed_events_after(0, 100).await.unwrap().len(), 7);
 
     // Deleting the account deletes its posts.
-    assert!(store.delete_user(bob.id).await.unwrap());
+    assert!(store.delete_user(bob.id, t(12 * S)).await.unwrap());
     assert!(store
         .list_posts(None, 10)
         .await
@@ -221,6 +226,88 @@ async fn posts_per_minute_are_limited(store: &Store) {
             .count(),
         12
     );
+}
+
+/// Deleting an account deletes its posts by cascade, and writes a `delete` event for each in
+/// the same transaction: a reader replaying from before sees every one go, after the events
+/// it had, in order; others' posts and a missing user write nothing.
+async fn deleting_a_user_announces_each_post_gone(store: &Store) {
+    let ann = store
+        .create_user("ann", "h", Role::User, t(0))
+        .await
+        .unwrap();
+    let bob = store
+        .create_user("bob", "h", Role::User, t(0))
+        .await
+        .unwrap();
+    let mut bobs = Vec::new();
+    for i in 0..3 {
+        bobs.push(post(store, bob.id, "bob's", i * S).await.0);
+        post(store, ann.id, "ann's", i * S).await;
+    }
+    let (gone_before, _) = post(store, bob.id, "deleted before", 3 * S).await;
+    store
+        .delete_post(gone_before, bob.id, false, t(4 * S))
+        .await
+        .unwrap();
+    let before = store.last_feed_event().await.unwrap();
+
+    assert!(store.delete_user(bob.id, t(5 * S)).await.unwrap());
+    let events = store.feed_events_after(before, 100).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.kind, e.post_id, e.post.is_some()))
+            .collect::<Vec<_>>(),
+        bobs.iter()
+            .map(|id| (FeedEventKind::Delete, *id, false))
+            .collect::<Vec<_>>(),
+        "one delete event per post that was left, nothing else"
+    );
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(store.last_feed_event().await.unwrap(), events[2].id);
+    // A replay from the start has each of Bob's posts and then its deletion: none stays up.
+    let all = store.feed_events_after(0, 100).await.unwrap();
+    for id in &bobs {
+        let made = all.iter().position(|e| e.post_id == *id).unwrap();
+        let deleted = all.iter().rposition(|e| e.post_id == *id).unwrap();
+        assert_eq!(all[made].kind, FeedEventKind::Post);
+        assert_eq!(all[deleted].kind, FeedEventKind::Delete);
+        assert!(made < deleted);
+    }
+    assert_eq!(store.list_posts(None, 10).await.unwrap().len(), 3);
+
+    // A missing user, or one with no posts left, writes no event.
+    let last = store.last_feed_event().await.unwrap();
+    assert!(!store.delete_user(bob.id, t(6 * S)).await.unwrap());
+    let cid = store
+        .create_user("cid", "h", Role::User, t(0))
+        .await
+        .unwrap();
+    assert!(store.delete_user(cid.id, t(6 * S)).await.unwrap());
+    assert_eq!(store.last_feed_event().await.unwrap(), last);
+}
+
+/// One author's posts sent all at once (as from several tabs or servers) are counted one
+/// after another: no more than the limit get through.
+async fn posts_at_once_stay_within_the_limit(store: &Store) {
+    let ann = store
+        .create_user("ann", "h", Role::User, t(0))
+        .await
+        .unwrap();
+    let tries: Vec<_> = (0..30)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_post(ann.id, "hi", t(0), LIMIT).await })
+        })
+        .collect();
+    let mut created = 0;
+    for attempt in tries {
+        if let Posted::Created { .. } = attempt.await.unwrap().unwrap() {
+            created += 1;
+        }
+    }
+    assert_eq!(created, LIMIT.posts);
 }
 
 /// Writers on two stores (two processes) and a reader that keeps asking for what came after
@@ -367,6 +454,35 @@ async fn postgres_listener_wakes_on_another_stores_commit() {
             let events = a.feed_events_after(event, 10).await.unwrap();
             assert_eq!(events.len(), 1);
             assert_eq!(events[0].kind, FeedEventKind::Delete);
+            a.close().await;
+            b.close().await;
+        },
+    )
+    .await;
+}
+
+/// Deleting a user through one store wakes a listener on another: the deletions of their
+/// posts are notified like any other.
+#[tokio::test]
+async fn postgres_listener_wakes_when_a_user_is_deleted() {
+    with_postgres(
+        "feed::postgres_listener_wakes_when_a_user_is_deleted",
+        |target| async move {
+            let (a, b) = (target.open().await, target.open().await);
+            let ann = b.create_user("ann", "h", Role::User, t(0)).await.unwrap();
+            let (id, made) = post(&b, ann.id, "hello", 0).await;
+            let mut listener = a.feed_listener().await.unwrap().expect("a listener");
+            assert!(b.delete_user(ann.id, t(S)).await.unwrap());
+            tokio::time::timeout(Duration::from_secs(5), listener.changed())
+                .await
+                .expect("woken in time")
+                .unwrap();
+            let events = a.feed_events_after(made, 10).await.unwrap();
+            assert_eq!(events.len(), 1);
+            assert_eq!(
+                (events[0].kind, events[0].post_id),
+                (FeedEventKind::Delete, id)
+            );
             a.close().await;
             b.close().await;
         },

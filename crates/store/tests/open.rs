@@ -65,7 +65,7 @@ async fn sqlite_reopen_keeps_data_and_schema() {
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    assert_eq!(n, 3, "one row per migration");
+    assert_eq!(n, 4, "one row per migration");
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
         .fetch_one(&mut conn)
         .await
@@ -290,7 +290,7 @@ async fn postgres_reopen_keeps_data_and_schema() {
                 target.schema
             );
             let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(&mut conn).await.unwrap();
-            assert_eq!(n, 3, "one row per migration");
+            assert_eq!(n, 4, "one row per migration");
             // Nothing leaked into the default schema.
             let (n,): (i64,) = sqlx::query_as(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
@@ -300,9 +300,9 @@ async fn postgres_reopen_keeps_data_and_schema() {
             .await
             .unwrap();
             assert_eq!(
-                n, 9,
+                n, 10,
                 "users, sessions, login_failures, job_runs, request_counts, request_latency, \
-                 posts, feed_events, switchboard_migrations"
+                 posts, feed_events, feed_pruned, switchboard_migrations"
             );
         },
     )

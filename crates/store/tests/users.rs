@@ -191,8 +191,8 @@ async fn delete_user_cascades(store: &Store) {
         .await
         .unwrap();
 
-    assert!(store.delete_user(ann.id).await.unwrap());
-    assert!(!store.delete_user(ann.id).await.unwrap());
+    assert!(store.delete_user(ann.id, t(1)).await.unwrap());
+    assert!(!store.delete_user(ann.id, t(1)).await.unwrap());
     assert_eq!(store.user_by_id(ann.id).await.unwrap(), None);
     assert_eq!(store.credentials("ann").await.unwrap(), None);
     assert_eq!(

@@ -8,6 +8,10 @@
 //! subscribes to the server's ring first, then reads the table, and skips live events it has
 //! already sent. A stream with neither starts at the latest event.
 //!
+//! Events are kept for a while (`FeedPolicy::retention`): a client coming back from before
+//! the oldest kept (the store's `feed_pruned_through`) gets a `reset` event instead of a
+//! replay with a hole in it, with the latest event's id, and reloads the posts.
+//!
 //! A listener holds a receiver on the ring and a little state, no task of its own; the
 //! replay is read a page at a time as the client takes it. A listener that falls so far
 //! behind that the ring has overwritten what it has not read yet is dropped: its stream ends,
@@ -140,6 +144,16 @@ impl Listener {
                         return None;
                     }
                 };
+                // Read after the page: if events after `seen` had been pruned by then, the
+                // page may lack some, and the client must start again from the posts.
+                match self.store.feed_pruned_through().await {
+                    Ok(pruned) if pruned > self.seen => return self.reset().await,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "feed replay failed; ending the stream");
+                        return None;
+                    }
+                }
                 self.replaying = page.len() == REPLAY_PAGE as usize;
                 if let Some(last) = page.last() {
                     // Read, and sent before anything live: a post deleted since is skipped.
@@ -168,6 +182,27 @@ impl Listener {
         }
     }
 
+    /// The client asked for events from before what the table keeps: a `reset`, with the id
+    /// of the latest event, tells it to load the posts again; live events follow from there.
+    async fn reset(&mut self) -> Option<Event> {
+        let latest = match self.store.last_feed_event().await {
+            Ok(latest) => latest,
+            Err(e) => {
+                tracing::warn!(error = %e, "feed replay failed; ending the stream");
+                return None;
+            }
+        };
+        self.seen = self.seen.max(latest);
+        self.replaying = false;
+        self.replay.clear();
+        Some(
+            Event::default()
+                .id(itoa::Buffer::new().format(self.seen))
+                .event("reset")
+                .data("{}"),
+        )
+    }
+
     fn send(&mut self, announced: &Announced) -> Event {
         self.seen = self.seen.max(announced.id);
         Event::default()
@@ -188,7 +223,7 @@ fn error_response(description: &str) -> Value {
 pub fn openapi() -> Value {
     json!({ "get": {
         "summary": "The feed as server-sent events",
-        "description": "Events `post` (data: the post, as in /api/posts) and `delete` (data: `{\"id\": ...}` of the deleted post), each with its id. Reconnecting with `Last-Event-ID` (or opening with `after`) replays every event after it first. A client that falls too far behind is disconnected, and reconnects.",
+        "description": "Events `post` (data: the post, as in /api/posts) and `delete` (data: `{\"id\": ...}` of the deleted post), each with its id. Reconnecting with `Last-Event-ID` (or opening with `after`) replays every event after it first; from further back than the events kept (`--feed-retention`), an event `reset` (data `{}`, with the latest id) says to load the posts again instead. A client that falls too far behind is disconnected, and reconnects.",
         "security": [{ "session": [] }, { "bearer": [] }],
         "parameters": [
             { "name": "after", "in": "query", "schema": { "type": "integer", "format": "int64", "minimum": 0 }, "description": "Start after this event id (`last_event_id` of /api/posts); Last-Event-ID wins" },

@@ -1,13 +1,13 @@
 //! `/api/events`: posts and deletions as server-sent events, replayed after `Last-Event-ID`
-//! (across a server's restart too), kept alive, a slow reader dropped, and on PostgreSQL
-//! the events of one server reaching the listeners of another.
+//! (across a server's restart too), after a user's deletion, past the pruned events (a
+//! `reset`), kept alive, and on PostgreSQL the events of one server reaching the listeners of
+//! another. Readers that stop reading are in `events_slow.rs`.
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchboard_app::{AppConfig, FeedPolicy};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::posts::{post, signed_in};
 use crate::{both_backends, fresh_store, start_on, start_with, test_config, Backend, Client};
@@ -97,7 +97,7 @@ fn parse(block: &str) -> Option<Sse> {
     })
 }
 
-fn feed_config(feed: FeedPolicy) -> AppConfig {
+pub fn feed_config(feed: FeedPolicy) -> AppConfig {
     AppConfig {
         feed,
         ..test_config()
@@ -215,6 +215,116 @@ async fn last_event_id_replays_what_was_missed(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
+/// Deleting an account takes its posts with it: a listener gets a `delete` event for each,
+/// and a replay from before gets them too, after the posts they delete.
+async fn deleting_a_user_streams_the_deletions(backend: Backend) {
+    let app = start_with(backend, test_config()).await;
+    let ann = signed_in(&app, "ann").await;
+    let bob = signed_in(&app, "bob").await;
+    let mut events = Events::open(&ann, "", None).await;
+    let before = events_id(&mut events, post(&ann, "ann's").await).await;
+    let mut bobs = Vec::new();
+    for i in 0..3 {
+        bobs.push(post(&bob, &format!("bob's {i}")).await);
+        assert_eq!(events.next().await.unwrap().data, bobs[i]);
+    }
+
+    let store = app.app.store();
+    let (bob_user, _) = store.credentials("bob").await.unwrap().unwrap();
+    assert!(store
+        .delete_user(bob_user.id, app.clock.now())
+        .await
+        .unwrap());
+    for made in &bobs {
+        let got = events.next().await.unwrap();
+        assert_eq!(
+            (got.event.as_str(), got.data),
+            ("delete", json!({ "id": made["id"] }))
+        );
+    }
+    assert_eq!(events.next_within(Duration::from_millis(300)).await, None);
+    drop(events);
+
+    // Replayed from before Bob posted: his posts are gone, their deletions are not.
+    let mut events = Events::open(&ann, "", Some(before)).await;
+    for made in &bobs {
+        let got = events.next().await.unwrap();
+        assert_eq!(
+            (got.event.as_str(), got.data),
+            ("delete", json!({ "id": made["id"] }))
+        );
+    }
+    assert_eq!(events.next_within(Duration::from_millis(300)).await, None);
+    drop(events);
+    app.running.stop().await.unwrap();
+}
+
+/// A client coming back from before the oldest event kept is not replayed a feed with a hole
+/// in it: it gets a `reset` carrying the latest event's id, then live events; one coming back
+/// from after what was pruned is replayed as ever.
+async fn a_client_behind_the_pruned_events_is_reset(backend: Backend) {
+    let app = start_with(backend, test_config()).await;
+    let ann = signed_in(&app, "ann").await;
+    let bob = signed_in(&app, "bob").await;
+    let mut events = Events::open(&ann, "", None).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(events_id(&mut events, post(&bob, &format!("p{i}")).await).await);
+    }
+    drop(events);
+
+    // The clean-up job's step, with everything so far older than the retention: all go.
+    let store = app.app.store();
+    let later = app.clock.now().saturating_add(Duration::from_secs(3600));
+    assert_eq!(store.prune_feed_events_batch(later, 2).await.unwrap(), 2);
+    assert_eq!(store.feed_pruned_through().await.unwrap(), ids[1]);
+
+    // From before the pruned events: a reset, then what comes live.
+    for resume in [0, ids[0]] {
+        let mut events = Events::open(&ann, "", Some(resume)).await;
+        let reset = events.next().await.unwrap();
+        assert_eq!(
+            (reset.event.as_str(), reset.id, reset.data),
+            ("reset", *ids.last().unwrap(), json!({})),
+            "from {resume}"
+        );
+        let live = post(&bob, "live").await;
+        let got = events.next().await.unwrap();
+        assert_eq!((got.event.as_str(), got.data), ("post", live.clone()));
+        ids.push(got.id);
+        drop(events);
+    }
+    // From where the pruning stopped: replayed, no reset.
+    let mut events = Events::open(&ann, &format!("?after={}", ids[1]), None).await;
+    for id in &ids[2..] {
+        let got = events.next().await.unwrap();
+        assert_eq!((got.event.as_str(), got.id), ("post", *id));
+    }
+    assert_eq!(events.next_within(Duration::from_millis(200)).await, None);
+    drop(events);
+
+    // Everything pruned (a feed quiet for longer than the retention): the posts page still
+    // says where the feed stands, and a stream from there is no reset but live.
+    let latest = *ids.last().unwrap();
+    store.prune_feed_events_batch(later, 1000).await.unwrap();
+    assert!(store.feed_events_after(0, 10).await.unwrap().is_empty());
+    let page: Value = ann.get("/api/posts").await.json();
+    assert_eq!(page["last_event_id"], json!(latest));
+    let mut events = Events::open(&ann, &format!("?after={latest}"), None).await;
+    let live = post(&bob, "after the quiet").await;
+    let got = events.next().await.unwrap();
+    assert_eq!((got.event.as_str(), got.data), ("post", live));
+    drop(events);
+    app.running.stop().await.unwrap();
+}
+
+/// The id of the next event, which must be `expected`'s post.
+async fn events_id(events: &mut Events, expected: Value) -> i64 {
+    let got = events.next().await.unwrap();
+    assert_eq!(got.data, expected);
+    got.id
+}
+
 /// A server restarted on the same database replays what a client missed while it was down.
 async fn replay_survives_a_restart(backend: Backend) {
     let (store, dir) = fresh_store(backend).await.expect("backend available");
@@ -257,101 +367,6 @@ async fn idle_streams_are_kept_alive(backend: Backend) {
     app.running.stop().await.unwrap();
 }
 
-/// A reader that stops reading is dropped once it is `buffer` events behind, rather than
-/// held: its stream ends where it fell behind, and reconnecting replays the rest.
-async fn a_slow_reader_is_dropped(backend: Backend) {
-    // 6 MB of events: more than the kernel's socket buffers hold, however they are tuned.
-    const POSTS: usize = 3000;
-    let config = feed_config(FeedPolicy {
-        posts_per_window: 10_000,
-        buffer: 128,
-        ..FeedPolicy::default()
-    });
-    let app = start_with(backend, config).await;
-    let ann = signed_in(&app, "ann").await;
-    let bob = signed_in(&app, "bob").await;
-
-    // A client with a small receive window, which reads the head and then nothing.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut slow = socket.connect(app.addr).await.unwrap();
-    let request = format!(
-        "GET /api/events HTTP/1.1\r\nHost: {}\r\nCookie: sb_session={}\r\n\r\n",
-        app.addr,
-        ann.cookie.as_deref().unwrap()
-    );
-    slow.write_all(request.as_bytes()).await.unwrap();
-    let mut got = vec![0; 512];
-    let n = slow.read(&mut got).await.unwrap();
-    got.truncate(n);
-    assert!(
-        got.starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&got)
-    );
-
-    // Straight into the store, but for the last, so that this takes seconds, not minutes.
-    let store = app.app.store();
-    let (bob_user, _) = store.credentials("bob").await.unwrap().unwrap();
-    let text = "😀".repeat(500);
-    let limit = switchboard_store::PostLimit {
-        posts: 10_000,
-        window: Duration::from_secs(60),
-    };
-    for _ in 1..POSTS {
-        store
-            .create_post(bob_user.id, &text, app.clock.now(), limit)
-            .await
-            .unwrap();
-    }
-    post(&bob, &text).await;
-
-    // Now it reads, with a window wide enough to drain the sockets at once: what they held,
-    // then the end of the stream.
-    socket2::SockRef::from(&slow)
-        .set_recv_buffer_size(4 << 20)
-        .unwrap();
-    let read_all = async {
-        let mut chunk = vec![0; 64 * 1024];
-        loop {
-            let n = slow.read(&mut chunk).await.unwrap();
-            got.extend_from_slice(&chunk[..n]);
-            if n == 0 || got.ends_with(b"\r\n0\r\n\r\n") {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(switchboard_testkit::PATIENCE, read_all)
-        .await
-        .expect("the stream ended: the reader was dropped");
-    let body = String::from_utf8_lossy(&got);
-    let ids: Vec<i64> = body
-        .lines()
-        .filter_map(|line| line.strip_prefix("id: "))
-        .map(|id| id.parse().unwrap())
-        .collect();
-    assert!(
-        ids.len() < POSTS,
-        "dropped before the end, after {} of {POSTS}",
-        ids.len()
-    );
-    assert!(ids.windows(2).all(|w| w[0] < w[1]));
-
-    // Reconnecting where it got to brings the rest.
-    let resume = ids.last().copied().unwrap_or(0);
-    let mut events = Events::open(&ann, &format!("?after={resume}"), None).await;
-    let mut rest = 0;
-    while ids.len() + rest < POSTS {
-        let event = events.next().await.expect("the rest");
-        assert_eq!(event.event, "post");
-        rest += 1;
-    }
-    assert_eq!(events.next_within(Duration::from_millis(200)).await, None);
-    drop(events);
-    drop(slow);
-    app.running.stop().await.unwrap();
-}
-
 /// A server shutting down ends its streams at once (their clients reconnect elsewhere)
 /// rather than waiting out its grace period for them.
 async fn shutting_down_ends_the_streams(backend: Backend) {
@@ -373,9 +388,10 @@ both_backends!(
     shutting_down_ends_the_streams,
     posts_and_deletions_stream_live,
     last_event_id_replays_what_was_missed,
+    deleting_a_user_streams_the_deletions,
+    a_client_behind_the_pruned_events_is_reset,
     replay_survives_a_restart,
     idle_streams_are_kept_alive,
-    a_slow_reader_is_dropped,
 );
 
 /// Two servers on one PostgreSQL database: a post through one reaches a listener of the

@@ -9,6 +9,7 @@ mod access;
 mod bodies;
 mod calc;
 mod events;
+mod events_slow;
 mod jobs;
 mod openapi;
 mod ops;
