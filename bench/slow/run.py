@@ -1,18 +1,33 @@
 #!/usr/bin/env python3
-"""Slow and hostile clients against `switchboard serve` and `switchboard balance`.
+"""Slow and hostile clients against `switchboard serve` and `switchboard balance` (and HAProxy,
+as a reference for the balancer).
 
 While 1,000 slowloris clients (each trickling its request head a byte a second) or 1,000 slow
 readers (each asking for a 1 MiB file and never reading it) hold connections open, a normal
 client (wrk -t1 -c10 on a small page) measures what throughput is left, as a ratio to its
 throughput without them in the same round. Beside it: the server's peak RSS during the attack,
-and when its timers (header read; idle, which also lets a client go that takes nothing of its
-answer) closed the attacking connections, from the server's side (`ss`).
+when its timers (header read; idle, which also lets a client go that takes nothing of its
+answer) closed the attacking connections, from the server's side (`ss`), and the CPU the
+server, its backend and the attackers took while wrk ran (in cores), with the load average.
 
-    python3 bench/slow/run.py                      # 3 rounds, 1,000 attackers, both targets
+    python3 bench/slow/run.py                      # 3 rounds, 1,000 attackers, serve and balance
+    python3 bench/slow/run.py --targets "balance haproxy"
     python3 bench/slow/run.py --rounds 1 --conns 500 --targets serve
 
-Method (bench/README.md): the server under test on core 1 (for `balance`, its backend, a
-`serve`, on core 0 with the load), wrk and the attackers on core 0. Needs wrk, taskset, ss.
+Method (bench/README.md): the server under test on core 1 (for `balance` and `haproxy`, their
+backend, a `serve` or with `--backend nginx` an nginx, on core 0 with the load), wrk and the
+attackers on core 0. Needs wrk, taskset, ss (and haproxy, nginx when asked for).
+
+What makes it fair. The attackers share the load core with wrk and (for a balancer) with its
+backend, so every cycle they spend is taken from the measured client, not from the server under
+test: they are one selector loop (a trickled byte is one send(2), 0.01 of a core for 1,000
+slowloris clients), not 1,000 asyncio coroutines each waking every second (0.12 of a core, about
+a tenth of what wrk and the backend had). And slow readers are measured once their answers fill
+their sockets' buffers, not while the server is still pushing them: on loopback the kernel takes
+about 1 MiB of each answer into the send buffer, which for a proxy is 1 GiB read from the
+backend and written again in the first seconds (a `serve` sends its file with sendfile(2) and
+barely notices); that is the cost of 1,000 large downloads, not of slow readers holding
+connections. `--no-settle` measures at once, as the first version of this script did.
 """
 import argparse
 import collections
