@@ -24,10 +24,21 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A connection to `addr`: an idle one if any is still good, else a new one within
-    /// `timeout`.
-    pub(super) async fn checkout(&self, addr: &str, timeout: Duration) -> io::Result<Conn> {
-        loop {
+    /// A connection to `addr`: an idle one if any is still good (unless `fresh`), else a new
+    /// one within `timeout`.
+    ///
+    /// `fresh` is for a request sent again after a connection failed under it: a backend
+    /// that was killed resets all its connections at once, and the others, idle in the pool,
+    /// look good until a request is written to one, which would spend the request's one
+    /// replay on a second dead connection. A new connection to a dead backend is refused
+    /// instead, and a refusal sends the request on to another backend whole.
+    pub(super) async fn checkout(
+        &self,
+        addr: &str,
+        timeout: Duration,
+        fresh: bool,
+    ) -> io::Result<Conn> {
+        while !fresh {
             let idle = {
                 let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
                 pools.get_mut(addr).and_then(Vec::pop)
