@@ -38,24 +38,23 @@ impl Upstreams {
         timeout: Duration,
         fresh: bool,
     ) -> io::Result<Conn> {
-        while !fresh {
-            let idle = {
-                let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-                pools.get_mut(addr).and_then(Vec::pop)
-            };
-            match idle {
-                Some(mut conn) => {
-                    // Closed while idle: drop it, try the next.
-                    if conn.is_usable() {
-                        return Ok(conn);
-                    }
+        if !fresh {
+            while let Some(mut conn) = self.pop_idle(addr) {
+                // Closed while idle: drop it, try the next.
+                if conn.is_usable() {
+                    return Ok(conn);
                 }
-                None => break,
             }
         }
         // Boxed: connecting (name resolution included) is a large future, and unboxed it
         // would size every request's, most of which take a pooled connection.
         Box::pin(Conn::connect(addr, timeout)).await
+    }
+
+    /// The connection to `addr` that went idle last, if any.
+    fn pop_idle(&self, addr: &str) -> Option<Conn> {
+        let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        pools.get_mut(addr).and_then(Vec::pop)
     }
 
     /// Returns a connection whose response is done.

@@ -433,6 +433,7 @@ async fn resetting_backend() -> (SocketAddr, Arc<AtomicU64>) {
                         if answered {
                             r.fetch_add(1, Ordering::SeqCst);
                             // A zero linger does not block the close: it sends a reset.
+                            #[allow(deprecated)]
                             let _ = s.set_linger(Some(Duration::ZERO));
                             return;
                         }
