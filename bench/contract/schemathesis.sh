@@ -60,7 +60,10 @@ user=contract-admin
 password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 printf '%s\n' "$password" | "$bin" -q users create "$user" --admin --data "$data" >/dev/null
 
-"$bin" serve --listen "127.0.0.1:$port" --data "$data" --name contract >"$work/server.log" 2>&1 &
+# The feed's limit (ten posts a minute per user) raised, so that POST /api/posts is tested past
+# its 429.
+"$bin" serve --listen "127.0.0.1:$port" --data "$data" --name contract --posts-per-minute 1000000 \
+  >"$work/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do

@@ -5,11 +5,12 @@ sent again to another), and the memory of every process must stay flat.
 
     python3 bench/soak/run.py                          # 10 minutes at 500 req/s, 3 servers
     python3 bench/soak/run.py --minutes 2 --rate 300
+    python3 bench/soak/run.py --minutes 3 --kill-every 30
 
 Load: `switchboard bench --rate R -c 20` for the whole run on `/api/profile` with one user's
-bearer token, the route that touches sessions and the users table. Every minute one server (in
-turn) gets SIGKILL; `up` restarts it. Reported: requests, non-2xx answers and client errors,
-latency, and the RSS (KiB) of `up` (the balancer and the message server, in-process, alive the
+bearer token, the route that touches sessions and the users table. Every minute (`--kill-every`)
+one server (in turn) gets SIGKILL; `up` restarts it. Reported: requests, non-2xx answers and
+client errors, latency, and the RSS (KiB) of `up` (the balancer and the message server, in-process, alive the
 whole run) and of each server, some seconds in and at the end (a killed server's end figure is
 its restarted process's). Exits 1 if any request failed.
 """
@@ -47,6 +48,8 @@ def main():
     p.add_argument("--minutes", type=int, default=10)
     p.add_argument("--rate", type=int, default=500)
     p.add_argument("--servers", type=int, default=3)
+    p.add_argument("--kill-every", type=int, default=60,
+                   help="seconds between kills (one server in turn)")
     a = p.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit(f"no binary at {a.bin}: cargo build --release")
@@ -82,14 +85,14 @@ def main():
         first = {"up": rss_kib(up.pid)}
         first.update({k: rss_kib(v) if v else None for k, v in server_pids(data, a.servers).items()})
         kills = 0
-        for minute in range(1, a.minutes):
-            time.sleep(max(0, start + 60 * minute - time.monotonic()))
-            victim = f"server-{(minute - 1) % a.servers + 1}"
+        for n in range(1, (seconds - 1) // a.kill_every + 1):
+            time.sleep(max(0, start + a.kill_every * n - time.monotonic()))
+            victim = f"server-{(n - 1) % a.servers + 1}"
             pid = server_pids(data, a.servers).get(victim)
             if pid:
                 os.kill(pid, signal.SIGKILL)
                 kills += 1
-                print(f"minute {minute}: killed {victim} (pid {pid})", file=sys.stderr)
+                print(f"{a.kill_every * n} s: killed {victim} (pid {pid})", file=sys.stderr)
         out, _ = load.communicate(timeout=seconds + 60)
         # The last restart gets time to come up before the end figures.
         last = {"up": rss_kib(up.pid)}
@@ -99,7 +102,7 @@ def main():
         errors = report["errors"]["total"]
         print()
         print(f"{a.minutes} min at {a.rate} req/s through up ({a.servers} servers), GET /api/profile "
-              f"signed in; {kills} servers killed with SIGKILL, one a minute")
+              f"signed in; {kills} servers killed with SIGKILL, one every {a.kill_every} s")
         print()
         print(f"requests {report['requests']}, answered 2xx "
               f"{sum(n for s, n in report['status'].items() if s.startswith('2'))}, non-2xx {non2xx}, "

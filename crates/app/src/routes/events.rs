@@ -230,7 +230,17 @@ pub fn openapi() -> Value {
             { "name": "Last-Event-ID", "in": "header", "schema": { "type": "integer", "format": "int64", "minimum": 0 } }
         ],
         "responses": {
-            "200": { "description": "The stream", "content": { "text/event-stream": { "schema": { "type": "string" } } } },
+            // Before OpenAPI 3.2's `itemSchema`, a `text/event-stream` schema describes one
+            // event (its `id`, `event` and `data` fields), as tools such as Schemathesis read it.
+            "200": { "description": "The stream", "content": { "text/event-stream": { "schema": {
+                "type": "object", "required": ["id", "event", "data"],
+                "properties": {
+                    "id": { "type": "string", "pattern": "^[0-9]+$", "description": "The event's id, for Last-Event-ID" },
+                    "event": { "enum": ["post", "delete"] },
+                    "data": { "type": "string", "contentMediaType": "application/json", "description": "post: the post, as in /api/posts; delete: {\"id\": ...}" },
+                    "retry": { "type": "integer" }
+                }
+            } } } },
             "400": error_response("after or Last-Event-ID is not an event id"),
             "401": error_response("Not signed in"),
             "503": error_response("The database is unavailable")

@@ -155,7 +155,33 @@ async fn posts_and_deletions_stream_live(backend: Backend) {
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(events.next_within(Duration::from_millis(300)).await, None);
     drop(events);
+    assert_documented(&anon, &[&got, &gone]).await;
     app.running.stop().await.unwrap();
+}
+
+/// The events as the OpenAPI document describes one (the schema of the 200 answer's
+/// `text/event-stream`, one event before OpenAPI 3.2's `itemSchema`): the fields it requires
+/// are the ones the stream sends, and the names it lists include every one it sent.
+async fn assert_documented(c: &Client, events: &[&Sse]) {
+    let doc: Value = c.get("/api/openapi.json").await.json();
+    let schema = &doc["paths"]["/api/events"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"]["schema"];
+    assert_eq!(schema["type"], "object", "{schema}");
+    assert_eq!(
+        schema["required"],
+        json!(["id", "event", "data"]),
+        "{schema}"
+    );
+    let names = schema["properties"]["event"]["enum"]
+        .as_array()
+        .expect("the event names listed");
+    for event in events {
+        assert!(
+            names.contains(&json!(event.event)),
+            "{} in {schema}",
+            event.event
+        );
+    }
 }
 
 /// Reconnecting with `Last-Event-ID` (or opening with `?after=`) replays what was missed from

@@ -268,6 +268,8 @@ impl Inner {
             .flatten();
         // Which backend the cookie named (a pointer in this future, not its token's string).
         let cookie_named = pinned.clone();
+        // After a failed attempt, pooled connections are not trusted (see `checkout`).
+        let mut fresh = false;
         for _ in 0..self.pool.len().max(1) * 2 {
             let Some(backend) = pinned.take().or_else(|| self.pool.pick(&job.ctx)) else {
                 break;
@@ -276,12 +278,15 @@ impl Inner {
             // Cancelled (this future dropped), the request was given up by its client (gone:
             // an HTTP/2 reset, say) or the server (stopping), never failed by the backend.
             lease.abandon_if_dropped();
-            let Some((conn, lease)) = self.checkout(lease).await else {
+            let Some((conn, lease)) = self.checkout(lease, fresh).await else {
                 // Nothing was sent: the request goes to another backend, whole.
                 continue;
             };
             match self.attempt(lease, conn, outgoing, &mut replays).await {
-                Attempt::Again(out) => outgoing = out,
+                Attempt::Again(out) => {
+                    outgoing = out;
+                    fresh = true;
+                }
                 Attempt::Failed(response) => return (response, Some(backend.addr.clone())),
                 Attempt::Answered(head, body, mut lease) => {
                     lease.answered();
@@ -301,11 +306,12 @@ impl Inner {
         (no_backend(), None)
     }
 
-    /// A connection to the leased backend; a refusal ejects it and fails the lease.
-    async fn checkout(&self, lease: Lease) -> Option<(Conn, Lease)> {
+    /// A connection to the leased backend (a new one if `fresh`); a refusal ejects it and
+    /// fails the lease.
+    async fn checkout(&self, lease: Lease, fresh: bool) -> Option<(Conn, Lease)> {
         let backend = lease.backend();
         let connect = self.config.connect_timeout;
-        match self.upstreams.checkout(&backend.addr, connect).await {
+        match self.upstreams.checkout(&backend.addr, connect, fresh).await {
             Ok(conn) => Some((conn, lease)),
             Err(e) => {
                 tracing::warn!(backend = %backend.addr, error = %e, "backend refused; ejected");

@@ -8,7 +8,9 @@
 //!   whatever its method.
 //! - A reset (or a close before the answer) of a bodiless idempotent request, or no answer
 //!   within the response timeout ([`after_timeout`], as nginx's `proxy_next_upstream timeout`):
-//!   sent once more, within the [`RetryBudget`]. A malformed answer is not retried: it would
+//!   sent once more, within the [`RetryBudget`], on a new connection (the pooled ones of a
+//!   backend that was killed are dead too; a new one is refused, and the request goes on to
+//!   another backend whole). A malformed answer is not retried: it would
 //!   most likely come again. Any other request that may have reached a backend is never sent
 //!   twice.
 //!

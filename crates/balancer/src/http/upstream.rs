@@ -24,27 +24,37 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A connection to `addr`: an idle one if any is still good, else a new one within
-    /// `timeout`.
-    pub(super) async fn checkout(&self, addr: &str, timeout: Duration) -> io::Result<Conn> {
-        loop {
-            let idle = {
-                let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-                pools.get_mut(addr).and_then(Vec::pop)
-            };
-            match idle {
-                Some(mut conn) => {
-                    // Closed while idle: drop it, try the next.
-                    if conn.is_usable() {
-                        return Ok(conn);
-                    }
+    /// A connection to `addr`: an idle one if any is still good (unless `fresh`), else a new
+    /// one within `timeout`.
+    ///
+    /// `fresh` is for a request sent again after a connection failed under it: a backend
+    /// that was killed resets all its connections at once, and the others, idle in the pool,
+    /// look good until a request is written to one, which would spend the request's one
+    /// replay on a second dead connection. A new connection to a dead backend is refused
+    /// instead, and a refusal sends the request on to another backend whole.
+    pub(super) async fn checkout(
+        &self,
+        addr: &str,
+        timeout: Duration,
+        fresh: bool,
+    ) -> io::Result<Conn> {
+        if !fresh {
+            while let Some(mut conn) = self.pop_idle(addr) {
+                // Closed while idle: drop it, try the next.
+                if conn.is_usable() {
+                    return Ok(conn);
                 }
-                None => break,
             }
         }
         // Boxed: connecting (name resolution included) is a large future, and unboxed it
         // would size every request's, most of which take a pooled connection.
         Box::pin(Conn::connect(addr, timeout)).await
+    }
+
+    /// The connection to `addr` that went idle last, if any.
+    fn pop_idle(&self, addr: &str) -> Option<Conn> {
+        let mut pools = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        pools.get_mut(addr).and_then(Vec::pop)
     }
 
     /// Returns a connection whose response is done.

@@ -408,3 +408,70 @@ async fn an_early_answer_to_a_large_upload_reaches_the_client() {
     uploading.abort();
     lb.stop().await.unwrap();
 }
+
+/// A backend whose every connection answers its first request and resets at its second, as
+/// a killed backend resets all its connections at once. The first two connections hold their
+/// answers until both have a request, so that the balancer pools two. Counts the resets.
+async fn resetting_backend() -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resets = Arc::new(AtomicU64::new(0));
+    let both = Arc::new(tokio::sync::Barrier::new(2));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let r = resets.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let (r, both) = (r.clone(), both.clone());
+            let first_two = accepted.fetch_add(1, Ordering::SeqCst) < 2;
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                let mut answered = false;
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if answered {
+                            r.fetch_add(1, Ordering::SeqCst);
+                            // A zero linger does not block the close: it sends a reset.
+                            #[allow(deprecated)]
+                            let _ = s.set_linger(Some(Duration::ZERO));
+                            return;
+                        }
+                        if first_two {
+                            both.wait().await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        answered = true;
+                        continue;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, resets)
+}
+
+#[tokio::test]
+async fn a_get_reset_is_sent_again_on_a_new_connection_not_another_pooled_one() {
+    let (backend, resets) = resetting_backend().await;
+    let (lb, _) = balancer(&[(backend, 1)], StrategyKind::RoundRobin);
+    // Two at once: two connections answer, and both wait in the pool.
+    let (a, b) = tokio::join!(fetch(lb.addr, "/"), fetch(lb.addr, "/"));
+    assert_eq!((a.0, b.0), (200, 200));
+    // The next takes a pooled one, which resets; sent again on the other pooled one, it would
+    // meet a second reset and fail.
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    assert_eq!(
+        resets.load(Ordering::SeqCst),
+        1,
+        "one reset, then a new connection"
+    );
+    lb.stop().await.unwrap();
+}
