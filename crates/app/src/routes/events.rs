@@ -236,8 +236,8 @@ pub fn openapi() -> Value {
                 "type": "object", "required": ["id", "event", "data"],
                 "properties": {
                     "id": { "type": "string", "pattern": "^[0-9]+$", "description": "The event's id, for Last-Event-ID" },
-                    "event": { "enum": ["post", "delete"] },
-                    "data": { "type": "string", "contentMediaType": "application/json", "description": "post: the post, as in /api/posts; delete: {\"id\": ...}" },
+                    "event": { "enum": ["post", "delete", "reset"] },
+                    "data": { "type": "string", "contentMediaType": "application/json", "description": "post: the post, as in /api/posts; delete: {\"id\": ...}; reset: {}" },
                     "retry": { "type": "integer" }
                 }
             } } } },

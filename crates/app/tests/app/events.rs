@@ -309,6 +309,7 @@ async fn a_client_behind_the_pruned_events_is_reset(backend: Backend) {
     for resume in [0, ids[0]] {
         let mut events = Events::open(&ann, "", Some(resume)).await;
         let reset = events.next().await.unwrap();
+        assert_documented(&ann, &[&reset]).await;
         assert_eq!(
             (reset.event.as_str(), reset.id, reset.data),
             ("reset", *ids.last().unwrap(), json!({})),
