@@ -97,8 +97,8 @@ STEPS = [
          ["bash", "bench/client/run.sh"], "client-*.tsv", None, needs=("wrk", "nginx", "gcc")),
     Step("slow", "slow and hostile clients: throughput a normal client keeps",
          ["python3", "bench/slow/run.py", "--bin", "{bin}", "--rounds", "{rounds}",
-          "--seconds", "{seconds}",
-          "--tsv", "{out}/slow.tsv"], "slow.tsv", figures.slow, needs=("wrk", "ss")),
+          "--seconds", "{seconds}", "--targets", "serve balance haproxy",
+          "--tsv", "{out}/slow.tsv"], "slow.tsv", figures.slow, needs=("wrk", "ss", "haproxy")),
     # Both cores: the servers with their default runtimes (a worker per core), nginx with two
     # workers, HAProxy with two threads, wrk with two threads, all on both cores.
     Step("app-2cores", "application server on both cores against nginx with 2 workers",

@@ -328,6 +328,7 @@ def main():
                    "pushed into the socket buffers, not once the buffers are full")
     p.add_argument("--server-core", type=int, default=1)
     p.add_argument("--load-core", type=int, default=0)
+    p.add_argument("--tsv", help="also write the table here (bench/report.py reads it)")
     a = p.parse_args()
     if a.backend_core is None:
         a.backend_core = a.load_core
@@ -412,6 +413,7 @@ def main():
     print("| target | attack | throughput kept | attackers held | RSS after normal load -> peak | "
           "attackers under a tenth after | CPU (cores) target / backend / attackers | load |")
     print("|---|---|---|---|---|---|---|---|")
+    tsv = ["target\tattack\tratio\trounds\tpeak_rss_kib\tclosed_s"]
     for target in a.targets.split():
         for kind in ("slowloris", "readers"):
             rs = [r for r in rows if r["target"] == target and r["attack"] == kind]
@@ -426,6 +428,11 @@ def main():
                   f"{med('idle_rss') / 1024:.1f} -> {med('peak_rss') / 1024:.1f} MiB | {close} | "
                   f"{med('cpu_server'):.2f} / {backend} / {med('cpu_attackers'):.2f} | "
                   f"{min(r['load'] for r in rs):.1f}-{max(r['load'] for r in rs):.1f} |")
+            tsv.append(f"{target}\t{kind}\t{med('ratio'):.3f}\t{len(rs)}\t{med('peak_rss'):.0f}\t"
+                       + (f"{statistics.median(closes):.1f}" if len(closes) == len(rs) else ""))
+    if a.tsv:
+        with open(a.tsv, "w") as f:
+            f.write("\n".join(tsv) + "\n")
     shutil.rmtree(work, ignore_errors=True)
 
 
