@@ -153,26 +153,25 @@ where
 
     /// Serves requests until the connection ends; returns the upgrade promise's sender when a
     /// 101 was written, for the caller to hand the stream over.
+    ///
+    /// What is awaited here is boxed, but for the wait for a head: this future is the
+    /// connection's while it waits for its next request, and holds nothing else then.
     pub(crate) async fn run(&mut self) -> Result<Option<UpgradeSender>, Error> {
         loop {
             let head = match poll_fn(|cx| self.poll_head(cx)).await {
                 Ok(Some(head)) => head,
-                Ok(None) => {
-                    // Closing with pipelined requests unanswered: they are read and dropped.
-                    if !self.read.is_empty() {
-                        self.close(true).await;
-                    }
-                    return Ok(None);
-                }
-                Err(HeadError::Refused(refusal)) => return Err(self.refuse(refusal).await),
-                Err(HeadError::Eof) => return Err(Error::IncompleteHead),
-                Err(HeadError::Io(e)) => return Err(Error::Io(e)),
+                // Moved whole into the box: a match that awaited here would keep its
+                // scrutinee, a head's size, in this future.
+                no_head => return Box::pin(self.no_head(no_head)).await,
             };
-            match self.exchange(head).await? {
+            // Boxed, for this request only: the exchange holds the service's future and the
+            // response being written, which would otherwise size the connection's future for
+            // all its life, idle keep-alive time included.
+            match Box::pin(self.exchange(head)).await? {
                 Outcome::KeepAlive => {}
                 Outcome::Close => {
                     let unread = !matches!(self.feed, Feed::Idle) || !self.read.is_empty();
-                    self.close(unread).await;
+                    Box::pin(self.close(unread)).await;
                     return Ok(None);
                 }
                 Outcome::Upgrade(tx) => return Ok(Some(tx)),
@@ -181,6 +180,25 @@ where
                 self.read = BytesMut::new();
                 self.out = Pending::default();
             }
+        }
+    }
+
+    /// Ends the connection when no head came (`Ok(Some(_))` is not passed here).
+    async fn no_head(
+        &mut self,
+        polled: Result<Option<Head>, HeadError>,
+    ) -> Result<Option<UpgradeSender>, Error> {
+        match polled {
+            Ok(_) => {
+                // Closing with pipelined requests unanswered: they are read and dropped.
+                if !self.read.is_empty() {
+                    self.close(true).await;
+                }
+                Ok(None)
+            }
+            Err(HeadError::Refused(refusal)) => Err(self.refuse(refusal).await),
+            Err(HeadError::Eof) => Err(Error::IncompleteHead),
+            Err(HeadError::Io(e)) => Err(Error::Io(e)),
         }
     }
 
