@@ -230,18 +230,22 @@ where
         if let Err(never) = poll_fn(|cx| self.service.poll_ready(cx)).await {
             match never {}
         }
-        let future = self.service.call(request);
-        let mut future = pin!(future);
-        let response = poll_fn(|cx| {
-            if let Poll::Ready(result) = future.as_mut().poll(cx) {
-                return Poll::Ready(Ok(result));
-            }
-            match self.poll_feed(cx) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                _ => Poll::Pending,
-            }
-        })
-        .await?;
+        // The service's future in a scope of its own: done with once it has answered, and
+        // not kept (beside the response's) while the response is written.
+        let response = {
+            let future = self.service.call(request);
+            let mut future = pin!(future);
+            poll_fn(|cx| {
+                if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(result));
+                }
+                match self.poll_feed(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Pending,
+                }
+            })
+            .await?
+        };
         let Ok(response) = response;
         guard.responding();
         let outcome = self.respond(response, info, keep_alive, upgrade).await?;
