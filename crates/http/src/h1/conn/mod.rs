@@ -117,6 +117,14 @@ pub(crate) struct Conn<'a, T, S> {
     scanned: usize,
 }
 
+/// A request ready for the service ([`Conn::prepare`]).
+struct Prepared {
+    request: Request<RequestBody>,
+    info: encode::Request,
+    keep_alive: bool,
+    upgrade: Option<UpgradeSender>,
+}
+
 /// How a response left the connection.
 enum Outcome {
     KeepAlive,
@@ -167,7 +175,8 @@ where
             // Boxed, for this request only: the exchange holds the service's future and the
             // response being written, which would otherwise size the connection's future for
             // all its life, idle keep-alive time included.
-            match Box::pin(self.exchange(head)).await? {
+            let prepared = self.prepare(head);
+            match Box::pin(self.exchange(prepared)).await? {
                 Outcome::KeepAlive => {}
                 Outcome::Close => {
                     let unread = !matches!(self.feed, Feed::Idle) || !self.read.is_empty();
@@ -202,8 +211,10 @@ where
         }
     }
 
-    /// One request: to the service, its response back, its body finished.
-    async fn exchange(&mut self, head: Head) -> Result<Outcome, Error> {
+    /// A request head made into what the service receives, with what answering it needs.
+    /// Not part of [`exchange`](Self::exchange): what an `async fn` is passed it keeps for
+    /// its whole life, and the head is large.
+    fn prepare(&mut self, head: Head) -> Prepared {
         let Head {
             mut request,
             framing,
@@ -224,8 +235,22 @@ where
             head: request.method() == Method::HEAD,
             version: request.version(),
         };
-        let request = request.map(|()| body);
+        Prepared {
+            request: request.map(|()| body),
+            info,
+            keep_alive,
+            upgrade,
+        }
+    }
 
+    /// One request: to the service, its response back, its body finished.
+    async fn exchange(&mut self, prepared: Prepared) -> Result<Outcome, Error> {
+        let Prepared {
+            request,
+            info,
+            keep_alive,
+            upgrade,
+        } = prepared;
         let mut guard = self.settings.activity.request_started();
         if let Err(never) = poll_fn(|cx| self.service.poll_ready(cx)).await {
             match never {}
@@ -250,7 +275,13 @@ where
         guard.responding();
         let outcome = self.respond(response, info, keep_alive, upgrade).await?;
         if let Outcome::KeepAlive = outcome {
-            if !self.finish_body().await {
+            // A body left to drain is rare: its wait is boxed, so that the common exchange's
+            // box stays small enough for the allocator's per-thread cache.
+            let finished = match self.feed {
+                Feed::Idle => true,
+                _ => Box::pin(self.finish_body()).await,
+            };
+            if !finished {
                 self.feed = Feed::Failed;
                 return Ok(Outcome::Close);
             }
@@ -357,7 +388,9 @@ where
         }
         drop(upgrade);
         if let Some(region) = self.file_to_send(&parts.extensions, framing) {
-            self.send_file(region).await?;
+            // Boxed: a file's send is rarer than a small answer, and its future larger; inline,
+            // it would size every exchange's box.
+            Box::pin(self.send_file(region)).await?;
             self.flush().await?;
             return Ok(if keep {
                 Outcome::KeepAlive
