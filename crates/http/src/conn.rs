@@ -5,12 +5,10 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-
-use atomic_waker::AtomicWaker;
 
 use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
@@ -129,7 +127,9 @@ pub(crate) async fn serve<S, B>(
     }
     tracing::debug!(%peer, "connection opened");
     if shared.proxy_from.contains(&peer.ip()) {
-        let header = switchboard_net::read_proxy_header(&mut stream);
+        // Boxed, until it is read: inline, its buffer and clocks would size every
+        // connection's task for all its life.
+        let header = Box::pin(switchboard_net::read_proxy_header(&mut stream));
         match before_first_request(&shared, &activity, header).await {
             Ok(Ok(Some(client))) => peer = client,
             Ok(Ok(None)) => {}
@@ -145,31 +145,11 @@ pub(crate) async fn serve<S, B>(
     }
     let ending = match &shared.tls {
         None => run(stream, None, peer, Scheme::Http, &shared, service, activity).await,
+        // Boxed: a TLS session is large, and so is the handshake's outcome, which the match
+        // on it keeps across the connection's life; inline, either would size every
+        // connection's task, plain ones included.
         Some(acceptor) => {
-            let handshake = Box::pin(acceptor.accept(stream));
-            match before_first_request(&shared, &activity, handshake).await {
-                Ok(Ok(tls)) => {
-                    let protocol = match tls.get_ref().1.alpn_protocol() {
-                        Some(b"h2") => Some(Protocol::Http2),
-                        Some(b"http/1.1") => Some(Protocol::Http1),
-                        _ => None,
-                    };
-                    // Boxed: a TLS session is large, and an unboxed one would size every
-                    // connection's task, plain ones included.
-                    Box::pin(run(
-                        tls,
-                        protocol,
-                        peer,
-                        Scheme::Https,
-                        &shared,
-                        service,
-                        activity,
-                    ))
-                    .await
-                }
-                Ok(Err(e)) => Ending::failed("TLS handshake failed", e),
-                Err(ending) => ending,
-            }
+            Box::pin(run_tls(stream, acceptor, peer, &shared, service, activity)).await
         }
     };
     drop(permit);
@@ -179,27 +159,115 @@ pub(crate) async fn serve<S, B>(
     }
 }
 
+/// Serves a TLS connection: the handshake, then HTTP as ALPN chose (or the first bytes say).
+async fn run_tls<S, B>(
+    stream: TcpStream,
+    acceptor: &TlsAcceptor,
+    peer: SocketAddr,
+    shared: &Shared,
+    service: S,
+    activity: Arc<Activity>,
+) -> Ending
+where
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    match before_first_request(shared, &activity, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let protocol = match tls.get_ref().1.alpn_protocol() {
+                Some(b"h2") => Some(Protocol::Http2),
+                Some(b"http/1.1") => Some(Protocol::Http1),
+                _ => None,
+            };
+            run(
+                tls,
+                protocol,
+                peer,
+                Scheme::Https,
+                shared,
+                service,
+                activity,
+            )
+            .await
+        }
+        Ok(Err(e)) => Ending::failed("TLS handshake failed", e),
+        Err(ending) => ending,
+    }
+}
+
 /// Runs `step` (the TLS handshake, protocol detection) bounded by the first request's
 /// deadline, and abandoned on shutdown once the connection is [`DRAIN_QUIET`] old: nothing
 /// has been asked of the server yet, though a client that has just connected may be sending
 /// its request.
-async fn before_first_request<F: Future>(
-    shared: &Shared,
+fn before_first_request<'a, F: Future>(
+    shared: &'a Shared,
     activity: &Activity,
     step: F,
-) -> Result<F::Output, Ending> {
-    let deadline = shared
+) -> BeforeFirstRequest<F, impl Future<Output = ()> + 'a> {
+    let header = shared
         .limits
         .header_timeout()
         .map(|limit| activity.accepted() + limit);
-    let abandon = async {
-        shared.shutdown.wait().await;
-        tokio::time::sleep_until(activity.accepted() + drain_quiet(&shared.limits)).await;
-    };
-    tokio::select! {
-        output = step => Ok(output),
-        () = sleep_until(deadline) => Err(Ending::because(HEADER_TIMEOUT)),
-        () = abandon => Err(Ending::because("shutdown before any request")),
+    let abandon = activity.accepted() + drain_quiet(&shared.limits);
+    BeforeFirstRequest {
+        step,
+        timer: tokio::time::sleep_until(header.unwrap_or(abandon)),
+        shutdown: shared.shutdown.wait(),
+        abandon: header.is_none_or(|at| abandon < at).then_some(abandon),
+        armed: header.is_some(),
+        draining: false,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`before_first_request`]'s future: a struct rather than an `async` block, because what
+    /// it holds is every connection's cost until its first request, and a block keeps more.
+    struct BeforeFirstRequest<F, W> {
+        #[pin]
+        step: F,
+        // The header deadline, brought forward to `abandon` when the server drains: one
+        // timer for both ends.
+        #[pin]
+        timer: tokio::time::Sleep,
+        #[pin]
+        shutdown: W,
+        // When the connection is abandoned once the server drains, if that is before the
+        // header deadline.
+        abandon: Option<Instant>,
+        armed: bool,
+        draining: bool,
+    }
+}
+
+impl<F: Future, W: Future<Output = ()>> Future for BeforeFirstRequest<F, W> {
+    type Output = Result<F::Output, Ending>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(output) = this.step.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        if !*this.draining && this.shutdown.poll(cx).is_ready() {
+            *this.draining = true;
+            if let Some(at) = *this.abandon {
+                this.timer.as_mut().reset(at);
+                *this.armed = true;
+            }
+        }
+        if *this.armed && this.timer.poll(cx).is_ready() {
+            return Poll::Ready(Err(Ending::because(
+                match (*this.draining, *this.abandon) {
+                    (true, Some(_)) => "shutdown before any request",
+                    _ => HEADER_TIMEOUT,
+                },
+            )));
+        }
+        Poll::Pending
     }
 }
 
@@ -209,13 +277,6 @@ fn drain_quiet(limits: &Limits) -> Duration {
     limits
         .idle()
         .map_or(DRAIN_QUIET, |idle| idle.min(DRAIN_QUIET))
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Reads until the first bytes tell HTTP/2's preface from anything else (HTTP/1). Returns the
@@ -344,7 +405,7 @@ enum Close {
 async fn drive<C, E>(
     conn: C,
     graceful: impl Fn(Pin<&mut C>, Close),
-    activity: &Activity,
+    activity: &Arc<Activity>,
     shared: &Shared,
 ) -> Ending
 where
@@ -355,13 +416,14 @@ where
     let mut timer = pin!(tokio::time::sleep_until(activity.accepted()));
     // Made once: the loop turns for every request, and each new `wait()` future registers a
     // waiter under a lock (and unregisters it when dropped).
-    let mut shutdown = pin!(shared.shutdown.wait());
-    let mut cut = pin!(shared.cut.wait());
-    // The timer and the two signals wake the task through this, and are polled only when it
-    // says one of them may have news: polling a waiting signal takes a lock, and the task
-    // wakes for every request.
-    let quiet = Arc::new(QuietWaker::default());
-    let quiet_waker = Waker::from(quiet.clone());
+    // The server's signal the connection waits for: its shutdown, then, once draining, the
+    // end of the grace period. One at a time, in one place: the task holds it while idle.
+    let mut signal = pin!(shared.shutdown.wait());
+    // The timer and the two signals wake the task through the activity's quiet waker, and
+    // are polled only when it says one of them may have news: polling a waiting signal takes
+    // a lock, and the task wakes for every request.
+    let quiet = &activity.quiet;
+    let quiet_waker = Waker::from(activity.clone());
     let mut armed = true;
     let mut draining = false;
     // Draining with a request in flight: judge the connection again when it is over.
@@ -387,11 +449,12 @@ where
             if armed && timer.as_mut().poll(&mut cx).is_ready() {
                 return Poll::Ready(Event::Check);
             }
-            if !draining && shutdown.as_mut().poll(&mut cx).is_ready() {
-                return Poll::Ready(Event::Shutdown);
-            }
-            if draining && cut.as_mut().poll(&mut cx).is_ready() {
-                return Poll::Ready(Event::Cut);
+            if signal.as_mut().poll(&mut cx).is_ready() {
+                return Poll::Ready(if draining {
+                    Event::Cut
+                } else {
+                    Event::Shutdown
+                });
             }
             Poll::Pending
         })
@@ -408,6 +471,7 @@ where
             }
             Event::Shutdown => {
                 draining = true;
+                signal.set(shared.cut.wait());
                 if closing.is_none() {
                     graceful(conn.as_mut(), Close::Finish);
                     closing = Some("server shutdown");
@@ -466,33 +530,4 @@ enum Event<E> {
     Shutdown,
     /// The grace period is over.
     Cut,
-}
-
-/// The waker [`drive`] gives its quiet branches (timer, signals): it notes that one of them
-/// woke, then wakes the task.
-#[derive(Debug)]
-struct QuietWaker {
-    woken: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Default for QuietWaker {
-    fn default() -> Self {
-        // Woken at first, so that the first poll registers every branch.
-        QuietWaker {
-            woken: AtomicBool::new(true),
-            task: AtomicWaker::new(),
-        }
-    }
-}
-
-impl Wake for QuietWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.task.wake();
-    }
 }

@@ -117,6 +117,14 @@ pub(crate) struct Conn<'a, T, S> {
     scanned: usize,
 }
 
+/// A request ready for the service ([`Conn::prepare`]).
+struct Prepared {
+    request: Request<RequestBody>,
+    info: encode::Request,
+    keep_alive: bool,
+    upgrade: Option<UpgradeSender>,
+}
+
 /// How a response left the connection.
 enum Outcome {
     KeepAlive,
@@ -153,26 +161,26 @@ where
 
     /// Serves requests until the connection ends; returns the upgrade promise's sender when a
     /// 101 was written, for the caller to hand the stream over.
+    ///
+    /// What is awaited here is boxed, but for the wait for a head: this future is the
+    /// connection's while it waits for its next request, and holds nothing else then.
     pub(crate) async fn run(&mut self) -> Result<Option<UpgradeSender>, Error> {
         loop {
             let head = match poll_fn(|cx| self.poll_head(cx)).await {
                 Ok(Some(head)) => head,
-                Ok(None) => {
-                    // Closing with pipelined requests unanswered: they are read and dropped.
-                    if !self.read.is_empty() {
-                        self.close(true).await;
-                    }
-                    return Ok(None);
-                }
-                Err(HeadError::Refused(refusal)) => return Err(self.refuse(refusal).await),
-                Err(HeadError::Eof) => return Err(Error::IncompleteHead),
-                Err(HeadError::Io(e)) => return Err(Error::Io(e)),
+                // Moved whole into the box: a match that awaited here would keep its
+                // scrutinee, a head's size, in this future.
+                no_head => return Box::pin(self.no_head(no_head)).await,
             };
-            match self.exchange(head).await? {
+            // Boxed, for this request only: the exchange holds the service's future and the
+            // response being written, which would otherwise size the connection's future for
+            // all its life, idle keep-alive time included.
+            let prepared = self.prepare(head);
+            match Box::pin(self.exchange(prepared)).await? {
                 Outcome::KeepAlive => {}
                 Outcome::Close => {
                     let unread = !matches!(self.feed, Feed::Idle) || !self.read.is_empty();
-                    self.close(unread).await;
+                    Box::pin(self.close(unread)).await;
                     return Ok(None);
                 }
                 Outcome::Upgrade(tx) => return Ok(Some(tx)),
@@ -184,8 +192,29 @@ where
         }
     }
 
-    /// One request: to the service, its response back, its body finished.
-    async fn exchange(&mut self, head: Head) -> Result<Outcome, Error> {
+    /// Ends the connection when no head came (`Ok(Some(_))` is not passed here).
+    async fn no_head(
+        &mut self,
+        polled: Result<Option<Head>, HeadError>,
+    ) -> Result<Option<UpgradeSender>, Error> {
+        match polled {
+            Ok(_) => {
+                // Closing with pipelined requests unanswered: they are read and dropped.
+                if !self.read.is_empty() {
+                    self.close(true).await;
+                }
+                Ok(None)
+            }
+            Err(HeadError::Refused(refusal)) => Err(self.refuse(refusal).await),
+            Err(HeadError::Eof) => Err(Error::IncompleteHead),
+            Err(HeadError::Io(e)) => Err(Error::Io(e)),
+        }
+    }
+
+    /// A request head made into what the service receives, with what answering it needs.
+    /// Not part of [`exchange`](Self::exchange): what an `async fn` is passed it keeps for
+    /// its whole life, and the head is large.
+    fn prepare(&mut self, head: Head) -> Prepared {
         let Head {
             mut request,
             framing,
@@ -206,29 +235,53 @@ where
             head: request.method() == Method::HEAD,
             version: request.version(),
         };
-        let request = request.map(|()| body);
+        Prepared {
+            request: request.map(|()| body),
+            info,
+            keep_alive,
+            upgrade,
+        }
+    }
 
+    /// One request: to the service, its response back, its body finished.
+    async fn exchange(&mut self, prepared: Prepared) -> Result<Outcome, Error> {
+        let Prepared {
+            request,
+            info,
+            keep_alive,
+            upgrade,
+        } = prepared;
         let mut guard = self.settings.activity.request_started();
         if let Err(never) = poll_fn(|cx| self.service.poll_ready(cx)).await {
             match never {}
         }
-        let future = self.service.call(request);
-        let mut future = pin!(future);
-        let response = poll_fn(|cx| {
-            if let Poll::Ready(result) = future.as_mut().poll(cx) {
-                return Poll::Ready(Ok(result));
-            }
-            match self.poll_feed(cx) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                _ => Poll::Pending,
-            }
-        })
-        .await?;
+        // The service's future in a scope of its own: done with once it has answered, and
+        // not kept (beside the response's) while the response is written.
+        let response = {
+            let future = self.service.call(request);
+            let mut future = pin!(future);
+            poll_fn(|cx| {
+                if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(result));
+                }
+                match self.poll_feed(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Pending,
+                }
+            })
+            .await?
+        };
         let Ok(response) = response;
         guard.responding();
         let outcome = self.respond(response, info, keep_alive, upgrade).await?;
         if let Outcome::KeepAlive = outcome {
-            if !self.finish_body().await {
+            // A body left to drain is rare: its wait is boxed, so that the common exchange's
+            // box stays small enough for the allocator's per-thread cache.
+            let finished = match self.feed {
+                Feed::Idle => true,
+                _ => Box::pin(self.finish_body()).await,
+            };
+            if !finished {
                 self.feed = Feed::Failed;
                 return Ok(Outcome::Close);
             }
@@ -335,7 +388,9 @@ where
         }
         drop(upgrade);
         if let Some(region) = self.file_to_send(&parts.extensions, framing) {
-            self.send_file(region).await?;
+            // Boxed: a file's send is rarer than a small answer, and its future larger; inline,
+            // it would size every exchange's box.
+            Box::pin(self.send_file(region)).await?;
             self.flush().await?;
             return Ok(if keep {
                 Outcome::KeepAlive

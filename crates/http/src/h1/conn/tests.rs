@@ -223,3 +223,81 @@ async fn a_waiting_response_body_flushes_what_was_written() {
         }
     }
 }
+
+/// A service whose future is large (as an application's can be): the connection must hold it
+/// only while its request runs.
+#[derive(Clone)]
+struct Large;
+
+struct LargeFuture([u8; 16 * 1024]);
+
+impl Future for LargeFuture {
+    type Output = Result<Response<Full<Bytes>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        let body = Bytes::copy_from_slice(&self.0[..1]);
+        Poll::Ready(Ok(Response::new(Full::new(body))))
+    }
+}
+
+impl Service<Request<RequestBody>> for Large {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = LargeFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<RequestBody>) -> Self::Future {
+        LargeFuture([0; 16 * 1024])
+    }
+}
+
+/// What an idle keep-alive connection costs is mostly its two futures: the task's (allocated
+/// once per connection, with tokio's header) and the HTTP/1 loop's (boxed once). Neither may
+/// grow with the service's future or the response being written: those are boxed per request.
+#[tokio::test]
+async fn a_connections_futures_are_small_whatever_the_service() {
+    use crate::conn::{serve, Shared, TaskExecutor};
+    use hyper::server::conn::http2;
+    use switchboard_net::{ConnectionLimit, Shutdown, TaskTracker};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _clients = (
+        tokio::net::TcpStream::connect(addr).await.unwrap(),
+        tokio::net::TcpStream::connect(addr).await.unwrap(),
+    );
+    let (stream, _) = listener.accept().await.unwrap();
+    let closing = Closing::default();
+    let h1 = crate::h1::serve(stream, BytesMut::new(), Large, settings(&closing));
+    let h1_size = std::mem::size_of_val(&h1);
+    // Debug builds lay futures out more loosely than release ones: the bounds hold for both.
+    assert!(
+        h1_size <= 1024,
+        "the HTTP/1 loop's future is {h1_size} bytes"
+    );
+
+    let (stream, peer) = listener.accept().await.unwrap();
+    let executor = TaskExecutor {
+        tracker: TaskTracker::new(),
+        cut: Shutdown::new(),
+    };
+    let shared = Arc::new(Shared {
+        limits: crate::Limits::default(),
+        tls: None,
+        http2: http2::Builder::new(executor),
+        shutdown: Shutdown::new(),
+        cut: Shutdown::new(),
+        proxy_from: Vec::new(),
+    });
+    let limit = ConnectionLimit::new(1);
+    let permit = limit.try_acquire().unwrap();
+    let task = serve(stream, peer, shared, Large, permit);
+    let task_size = std::mem::size_of_val(&task);
+    assert!(
+        task_size <= 1024,
+        "the connection task's future is {task_size} bytes"
+    );
+}
