@@ -67,4 +67,29 @@ impl Pool {
             .clone();
         strategy.pick(&backends, ctx).map(|i| backends[i].clone())
     }
+
+    /// A backend for a request sent again after `failed` failed it: the strategy's choice
+    /// among the others (HAProxy's `redispatch`), or `failed` itself when there is no other.
+    /// A backend that just died has the fewest requests in flight (they all failed), so
+    /// least connections would otherwise hand the request straight back to it. Each strategy
+    /// sees the others as if `failed` were down for this one pick; their state is kept by
+    /// address or is only a tie-break, so nothing else shifts. Allocates: retries only.
+    pub fn pick_other(&self, ctx: &PickContext, failed: &Arc<Backend>) -> Option<Arc<Backend>> {
+        let backends = self.backends();
+        let others: Vec<Arc<Backend>> = backends
+            .iter()
+            .filter(|b| !Arc::ptr_eq(b, failed))
+            .cloned()
+            .collect();
+        let strategy = self
+            .strategy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone();
+        match strategy.pick(&others, ctx) {
+            Some(i) => Some(others[i].clone()),
+            None => strategy.pick(&backends, ctx).map(|i| backends[i].clone()),
+        }
+    }
 }

@@ -268,10 +268,16 @@ impl Inner {
             .flatten();
         // Which backend the cookie named (a pointer in this future, not its token's string).
         let cookie_named = pinned.clone();
-        // After a failed attempt, pooled connections are not trusted (see `checkout`).
+        // After a failed attempt, pooled connections are not trusted (see `checkout`), and
+        // the backend that failed it is the last choice.
         let mut fresh = false;
+        let mut failed: Option<Arc<crate::Backend>> = None;
         for _ in 0..self.pool.len().max(1) * 2 {
-            let Some(backend) = pinned.take().or_else(|| self.pool.pick(&job.ctx)) else {
+            let pick = || match &failed {
+                Some(failed) => self.pool.pick_other(&job.ctx, failed),
+                None => self.pool.pick(&job.ctx),
+            };
+            let Some(backend) = pinned.take().or_else(pick) else {
                 break;
             };
             let mut lease = backend.lease();
@@ -286,6 +292,7 @@ impl Inner {
                 Attempt::Again(out) => {
                     outgoing = out;
                     fresh = true;
+                    failed = Some(backend.clone());
                 }
                 Attempt::Failed(response) => return (response, Some(backend.addr.clone())),
                 Attempt::Answered(head, body, mut lease) => {

@@ -475,3 +475,97 @@ async fn a_get_reset_is_sent_again_on_a_new_connection_not_another_pooled_one() 
     );
     lb.stop().await.unwrap();
 }
+
+/// A backend that reads a request head and resets the connection, every time: a server being
+/// killed, whose listener still takes connections for a moment. Counts the resets.
+async fn always_resetting_backend() -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let resets = Arc::new(AtomicU64::new(0));
+    let r = resets.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                r.fetch_add(1, Ordering::SeqCst);
+                // A zero linger does not block the close: it sends a reset.
+                #[allow(deprecated)]
+                let _ = s.set_linger(Some(Duration::ZERO));
+            });
+        }
+    });
+    (addr, resets)
+}
+
+/// A backend that answers `/` at once and holds `/slow` until `release` is notified.
+async fn holding_backend(release: Arc<tokio::sync::Notify>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let release = release.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let slow = buf.starts_with(b"GET /slow ");
+                        buf.drain(..end + 4);
+                        if slow {
+                            release.notified().await;
+                        }
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A killed backend has no requests in flight (they all failed), so least connections would
+/// give it the request it just reset, again: the request sent again goes to another backend.
+#[tokio::test]
+async fn a_get_reset_is_sent_again_to_another_backend_not_the_one_that_failed_it() {
+    let (dying, resets) = always_resetting_backend().await;
+    let release = Arc::new(tokio::sync::Notify::new());
+    let busy = holding_backend(release.clone()).await;
+    let (lb, pool) = balancer(&[(busy, 1), (dying, 1)], StrategyKind::LeastConnections);
+    // One request held in flight on the busy backend (the first pick of two idle ones), so
+    // the dying one has the fewest.
+    let addr = lb.addr;
+    let held = tokio::spawn(async move { fetch(addr, "/slow").await });
+    let busy_backend = pool.backends()[0].clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while busy_backend.in_flight() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the slow request in flight on the busy backend");
+    assert_eq!(fetch(lb.addr, "/").await, (200, "ok".to_string()));
+    assert_eq!(
+        resets.load(Ordering::SeqCst),
+        1,
+        "reset once, then sent elsewhere"
+    );
+    release.notify_one();
+    assert_eq!(held.await.unwrap(), (200, "ok".to_string()));
+    lb.stop().await.unwrap();
+}
