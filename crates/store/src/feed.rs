@@ -394,6 +394,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         on_engine!(self, |pool| {
             let mut tx = begin_write(pool).await?;
+            // As a reader does: no writer in flight, so no id below what is read here can be
+            // committed later (held for this batch only).
+            Engine::settle_feed(&mut tx).await?;
             let through: Option<i64> = sqlx::query_scalar(
                 "SELECT max(id) FROM (SELECT id FROM feed_events WHERE created_at < $1
                                       ORDER BY id LIMIT $2) oldest",
@@ -406,8 +409,8 @@ impl Store {
             let Some(through) = through else {
                 return Ok(0);
             };
-            // Only committed ids are seen, and a writer commits its event before any greater
-            // id is committed (the feed's lock): no event up to `through` is still to come.
+            // Only committed ids are seen, and none is in flight (settled above): no event up
+            // to `through` is still to come.
             let deleted = sqlx::query("DELETE FROM feed_events WHERE id <= $1")
                 .bind(through)
                 .execute(&mut *tx)
